@@ -1,0 +1,67 @@
+"""Settings from environment variables (``WATTLAKE_*``) and an optional ``wattlake.toml``.
+
+``WATTLAKE_HOME`` (default ``./.wattlake``) holds the local lake, the DuckDB warehouse and
+the landing folders. ``WATTLAKE_LAKE_URL`` (any fsspec URL, e.g. ``s3://bucket/lake``) and
+``WATTLAKE_WAREHOUSE`` (``duckdb:///path.duckdb`` or ``postgresql://…``) override them.
+Secrets (database passwords, API keys, S3 keys) come from the environment only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WATTLAKE_", toml_file="wattlake.toml", extra="ignore"
+    )
+
+    home: Path = Field(default=Path(".wattlake"), description="Local state folder.")
+    lake_url: str | None = Field(default=None, description="fsspec URL of the bronze lake.")
+    warehouse: str | None = Field(default=None, description="duckdb:///… or postgresql://…")
+    api_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated API keys; when set, data-changing endpoints need X-API-Key."
+    )
+    meter_timezone: str = Field(
+        default="Etc/GMT-10",
+        description=(
+            "IANA zone of the local times in meter files. Default: Australian NEM market time "
+            "(UTC+10 all year, no DST), which is what the ERM Power exports use."
+        ),
+    )
+    max_file_bytes: int = Field(
+        default=2 * 1024**3, description="Refuse input files larger than this many bytes."
+    )
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # type: ignore[no-untyped-def, override]
+        from pydantic_settings import TomlConfigSettingsSource
+
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def lake_root(self) -> str:
+        return self.lake_url or str((self.home / "lake").resolve())
+
+    @property
+    def warehouse_url(self) -> str:
+        return self.warehouse or f"duckdb:///{(self.home / 'warehouse.duckdb').resolve()}"
+
+    def landing_dir(self, source: str) -> Path:
+        """Where users drop files for ``source`` (e.g. ``meter_files``)."""
+        return self.home / "landing" / source
+
+    def api_key_set(self) -> frozenset[str]:
+        if self.api_keys is None:
+            return frozenset()
+        return frozenset(k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()

@@ -1,0 +1,26 @@
+"""Warehouse engines, chosen by URL: ``duckdb:///path`` (default) or ``postgresql://…``."""
+
+from __future__ import annotations
+
+from wattlake.engines.base import Engine, Tx, load_model, transpile
+from wattlake.errors import ConfigError
+
+__all__ = ["Engine", "Tx", "connect", "load_model", "transpile"]
+
+
+def connect(url: str, *, schema: str | None = None) -> Engine:
+    """Open the warehouse at ``url``."""
+    if url.startswith("duckdb://"):
+        from wattlake.engines.duckdb import DuckDBEngine
+
+        # SQLAlchemy style: duckdb:///relative.db, duckdb:////absolute.db, duckdb:///:memory:
+        path = url.removeprefix("duckdb://").removeprefix("/") or ":memory:"
+        return DuckDBEngine(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from wattlake.engines.postgres import PostgresEngine
+
+        return PostgresEngine(url, schema=schema)
+    raise ConfigError(
+        f"unknown warehouse URL {url.split('@')[-1]!r}",
+        hint="use duckdb:///path/to/file.duckdb or postgresql://user@host/db",
+    )

@@ -1,0 +1,101 @@
+"""The engine protocol: everything above the warehouse speaks only this and Arrow.
+
+SQL handed to ``query``/``execute`` and gold models are written in DuckDB's dialect with
+``$name`` parameters; engines for other dialects transpile them with sqlglot (cached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Protocol
+
+import pyarrow as pa
+import sqlglot
+
+from wattlake.tables import TableSpec, sql_type
+
+Params = Mapping[str, Any] | None
+
+
+class Tx(Protocol):
+    """A unit of work: everything done through it commits together or not at all."""
+
+    def upsert(self, spec: TableSpec, table: pa.Table) -> int: ...
+    def execute(self, sql: str, params: Params = None) -> None: ...
+
+
+class Engine(Protocol):
+    dialect: str
+    url: str
+
+    def ensure(self, spec: TableSpec) -> None: ...
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+    def upsert(self, spec: TableSpec, table: pa.Table) -> int: ...
+    def execute(self, sql: str, params: Params = None) -> None: ...
+    def query(self, sql: str, params: Params = None) -> pa.Table: ...
+    def build(self, model: str) -> int: ...
+    def table_exists(self, name: str) -> bool: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A gold model: ``models/<name>.sql`` holding one SELECT in DuckDB's dialect."""
+
+    name: str
+    sql: str
+
+
+@lru_cache(maxsize=64)
+def load_model(name: str) -> Model:
+    text = resources.files("wattlake.models").joinpath(f"{name}.sql").read_text("utf-8")
+    return Model(name, text.strip().rstrip(";"))
+
+
+@lru_cache(maxsize=1024)
+def transpile(sql: str, dialect: str) -> str:
+    """DuckDB-dialect SQL (with ``$name`` parameters) in ``dialect``; identity for duckdb."""
+    if dialect == "duckdb":
+        return sql
+    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
+
+
+def create_table_sql(spec: TableSpec, dialect: str, *, primary_key: bool = True) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for ``spec``; ``primary_key=False`` omits the constraint."""
+    cols = []
+    for c in spec.columns:
+        null = " NOT NULL" if c.name in spec.primary_key or not c.nullable else ""
+        cols.append(f'"{c.name}" {sql_type(c.type, dialect)}{null}')
+    if spec.primary_key and primary_key:
+        cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in spec.primary_key) + ")")
+    return f'CREATE TABLE IF NOT EXISTS "{spec.name}" (\n  ' + ",\n  ".join(cols) + "\n)"
+
+
+def upsert_sql(spec: TableSpec, source: str, dialect: str, *, dedupe: bool = False) -> str:
+    """``INSERT … SELECT … FROM source ON CONFLICT (pk) DO UPDATE`` for ``spec``."""
+    cols = ", ".join(f'"{c}"' for c in spec.column_names)
+    pk = ", ".join(f'"{k}"' for k in spec.primary_key)
+    select = f"SELECT {cols} FROM {source}"
+    if dedupe and spec.primary_key:
+        # Keep the last row of each key (input order = the _wl_ord column).
+        select = (
+            f"SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {pk} "
+            f"ORDER BY _wl_ord DESC) AS _wl_rn FROM {source}) AS _d WHERE _wl_rn = 1"
+        )
+    sql = f'INSERT INTO "{spec.name}" ({cols}) {select}'
+    if not spec.primary_key:
+        return sql
+    updates = [c for c in spec.column_names if c not in spec.primary_key]
+    if not updates:
+        return f"{sql} ON CONFLICT ({pk}) DO NOTHING"
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in updates)
+    return f"{sql} ON CONFLICT ({pk}) DO UPDATE SET {sets}"
+
+
+def iter_slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
+    for offset in range(0, table.num_rows, rows):
+        yield table.slice(offset, rows)

@@ -1,0 +1,200 @@
+"""Bronze: every raw artifact, byte for byte as it came, on any fsspec URL.
+
+An artifact is written atomically (to a temp name, then moved into place) at a
+content-addressed path ``bronze/<source>/<sha256[:2]>/<sha256>/<name>``, so the same bytes are
+stored once whatever they are called. The manifest (a warehouse table) has a row per
+(source, key, sha256): ``key`` is the logical identity (a file name, a request window),
+``loaded_at`` is set in the same transaction that loads the artifact into silver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import fsspec
+import pyarrow as pa
+
+from wattlake.engines import Engine, Tx
+from wattlake.errors import InputError, LakeError
+from wattlake.tables import UTC_TS, Column, TableSpec
+
+CHUNK = 4 * 1024 * 1024
+
+MANIFEST = TableSpec(
+    "lake_manifest",
+    (
+        Column("source", pa.string(), "source name, e.g. meter_files"),
+        Column("key", pa.string(), "logical identity: file name or request window"),
+        Column("sha256", pa.string(), "hex digest of the bytes"),
+        Column("path", pa.string(), "where the bytes are, relative to the lake root"),
+        Column("bytes", pa.int64(), "size in bytes"),
+        Column("fetched_at", UTC_TS, "when the artifact entered bronze"),
+        Column("params", pa.string(), "request parameters (JSON)"),
+        Column("run_id", pa.string(), "run that stored it"),
+        Column("loaded_at", UTC_TS, "when it was loaded into silver (null: not yet)"),
+    ),
+    primary_key=("source", "key", "sha256"),
+    doc="One row per raw artifact in bronze.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    source: str
+    key: str
+    sha256: str
+    path: str
+    bytes: int
+    fetched_at: datetime
+    run_id: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+class Lake:
+    """The bronze store at ``url`` (a local folder or any fsspec URL)."""
+
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        self.url = url
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
+        except (ImportError, ValueError) as exc:
+            raise LakeError(
+                f"cannot open the lake at {url}: {exc}",
+                hint="for s3:// install the `s3` extra; check WATTLAKE_LAKE_URL",
+            ) from exc
+        self.root = self.root.rstrip("/")
+
+    def _full(self, path: str) -> str:
+        return f"{self.root}/{path}"
+
+    def put(
+        self,
+        source: str,
+        key: str,
+        stream: BinaryIO,
+        *,
+        run_id: str,
+        params: Mapping[str, Any] | None = None,
+        max_bytes: int | None = None,
+    ) -> Artifact:
+        """Copy ``stream`` into bronze, hashing as it goes; returns where it landed."""
+        name = key.replace("\\", "/").rsplit("/", 1)[-1] or "artifact"
+        tmp = self._full(f"_tmp/{uuid.uuid4().hex}")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            self.fs.makedirs(self._full("_tmp"), exist_ok=True)
+            with self.fs.open(tmp, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise InputError(
+                            f"{key} is larger than the {max_bytes:,}-byte limit",
+                            hint="raise WATTLAKE_MAX_FILE_BYTES if the file is genuine",
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+            sha = digest.hexdigest()
+            path = f"bronze/{source}/{sha[:2]}/{sha}/{name}"
+            if self.fs.exists(self._full(path)):
+                self.fs.rm(tmp)
+            else:
+                self.fs.makedirs(self._full(path).rsplit("/", 1)[0], exist_ok=True)
+                self.fs.mv(tmp, self._full(path))
+        except InputError:
+            self._discard(tmp)
+            raise
+        except OSError as exc:
+            self._discard(tmp)
+            raise LakeError(f"could not write {key} to the lake at {self.url}: {exc}") from exc
+        return Artifact(
+            source, key, sha, path, size, datetime.now(UTC), run_id, dict(params or {})
+        )
+
+    def put_bytes(
+        self, source: str, key: str, data: bytes, *, run_id: str, params: Mapping[str, Any] | None = None
+    ) -> Artifact:
+        import io
+
+        return self.put(source, key, io.BytesIO(data), run_id=run_id, params=params)
+
+    def open(self, artifact: Artifact) -> BinaryIO:
+        f: BinaryIO = self.fs.open(self._full(artifact.path), "rb")
+        return f
+
+    def read_bytes(self, artifact: Artifact) -> bytes:
+        data: bytes = self.fs.cat_file(self._full(artifact.path))
+        return data
+
+    def _discard(self, tmp: str) -> None:
+        try:
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
+        except OSError:
+            pass
+
+
+class Manifest:
+    """The manifest table: what is in bronze and whether it is loaded."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        engine.ensure(MANIFEST)
+
+    def record(self, artifact: Artifact) -> None:
+        """Add ``artifact`` if this (source, key, sha256) is new; keeps an existing loaded_at."""
+        if self.find(artifact.source, artifact.key, artifact.sha256) is not None:
+            return
+        self.engine.upsert(MANIFEST, pa.Table.from_pylist([_row(artifact, None)], MANIFEST.arrow_schema))
+
+    def mark_loaded(self, tx: Tx, artifact: Artifact) -> None:
+        row = _row(artifact, datetime.now(UTC))
+        tx.upsert(MANIFEST, pa.Table.from_pylist([row], MANIFEST.arrow_schema))
+
+    def find(self, source: str, key: str, sha256: str | None = None) -> dict[str, Any] | None:
+        """The newest manifest row for (source, key[, sha256]), or None."""
+        sql = "SELECT * FROM lake_manifest WHERE source = $source AND key = $key"
+        params: dict[str, Any] = {"source": source, "key": key}
+        if sha256 is not None:
+            sql += " AND sha256 = $sha"
+            params["sha"] = sha256
+        rows = self.engine.query(sql + " ORDER BY fetched_at DESC LIMIT 1", params).to_pylist()
+        return rows[0] if rows else None
+
+    def is_loaded(self, source: str, sha256: str) -> bool:
+        t = self.engine.query(
+            "SELECT count(*) FROM lake_manifest WHERE source = $source AND sha256 = $sha "
+            "AND loaded_at IS NOT NULL",
+            {"source": source, "sha": sha256},
+        )
+        return bool(t.column(0)[0].as_py())
+
+    def artifact(self, row: Mapping[str, Any]) -> Artifact:
+        return Artifact(
+            row["source"], row["key"], row["sha256"], row["path"], row["bytes"],
+            row["fetched_at"], row["run_id"], json.loads(row["params"] or "{}"),
+        )  # fmt: skip
+
+
+def _row(a: Artifact, loaded_at: datetime | None) -> dict[str, Any]:
+    return {
+        "source": a.source,
+        "key": a.key,
+        "sha256": a.sha256,
+        "path": a.path,
+        "bytes": a.bytes,
+        "fetched_at": a.fetched_at,
+        "params": json.dumps(dict(a.params), sort_keys=True, default=str),
+        "run_id": a.run_id,
+        "loaded_at": loaded_at,
+    }

@@ -1,0 +1,1 @@
+"""Gold models: one ``<name>.sql`` file each, a single SELECT in DuckDB's dialect."""

@@ -1,0 +1,56 @@
+"""The contract between parsers and the pipeline runner.
+
+A parser is a pure function ``parse_x(stream, report) -> Iterator[(table_name, pyarrow.Table)]``:
+bytes in, Arrow batches out, no network, no database. It counts every data row it reads in
+``report.rows_read`` and every row it cannot use goes to ``report.reject(...)``. The runner
+upserts the batches, counts ``rows_loaded`` and checks that
+``rows_read == rows_loaded + rows_rejected`` for every file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+import pyarrow as pa
+
+MAX_REJECT_RAW = 2000  # characters of raw text kept per reject
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One row (or element) that could not be loaded, and why."""
+
+    source_file: str
+    line: int | None  # 1-based physical line (or element index) in the file
+    field: str | None  # the column / element that failed, if one did
+    rule: str  # short machine-readable rule, e.g. "bad_number", "bad_date", "missing_field"
+    raw: str  # the raw text of the row, truncated to MAX_REJECT_RAW
+
+
+@dataclass(slots=True)
+class FileReport:
+    """What happened to one input file; filled by the parser and the runner."""
+
+    source_file: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    skipped: bool = False  # already loaded (same sha256), not parsed again
+    note: str | None = None  # e.g. "no data (OASIS code 1000)"
+
+    @property
+    def rows_rejected(self) -> int:
+        return len(self.rejects)
+
+    def reject(self, line: int | None, field: str | None, rule: str, raw: str) -> None:
+        self.rejects.append(Reject(self.source_file, line, field, rule, raw[:MAX_REJECT_RAW]))
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_rejected
+
+
+class Parser(Protocol):
+    def __call__(self, stream: BinaryIO, report: FileReport) -> Iterator[tuple[str, pa.Table]]: ...

@@ -1,0 +1,23 @@
+"""Every pipeline wattlake knows, by name (imported lazily: heavy sources load on demand)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from wattlake.errors import ConfigError
+from wattlake.pipeline import PipelineSpec
+
+PIPELINES: dict[str, str] = {
+    "meter-files": "wattlake.sources.meter_files.pipeline",
+}
+
+
+def get_pipeline(name: str) -> PipelineSpec:
+    try:
+        module = PIPELINES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown pipeline {name!r}", hint=f"choose one of: {', '.join(sorted(PIPELINES))}"
+        ) from None
+    spec: PipelineSpec = import_module(module).PIPELINE
+    return spec

@@ -1,0 +1,213 @@
+"""Run log, per-step status, rejects and key/value state, all kept in the warehouse.
+
+For every file a run loads: rows read = rows loaded + rows rejected. Watermarks and run
+numbers live in ``state`` beside the data, so a fresh process resumes where the last stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from wattlake.engines import Engine, Tx
+from wattlake.parsing import Reject
+from wattlake.tables import UTC_TS, Column, TableSpec
+
+S, I64, F64 = pa.string(), pa.int64(), pa.float64()
+
+RUNS = TableSpec(
+    "runs",
+    (
+        Column("run_id", S), Column("pipeline", S), Column("params", S, "JSON"),
+        Column("status", S, "running | ok | partial | failed"),
+        Column("started_at", UTC_TS), Column("finished_at", UTC_TS),
+        Column("rows_read", I64), Column("rows_loaded", I64), Column("rows_rejected", I64),
+        Column("error", S),
+    ),
+    primary_key=("run_id",),
+    doc="One row per pipeline run.",
+)  # fmt: skip
+RUN_STEPS = TableSpec(
+    "run_steps",
+    (
+        Column("run_id", S), Column("step_no", I64), Column("step", S, "fetch|bronze|silver|gold|sink"),
+        Column("target", S, "file, window or table the step worked on"), Column("status", S),
+        Column("rows_read", I64), Column("rows_loaded", I64), Column("rows_rejected", I64),
+        Column("started_at", UTC_TS), Column("seconds", F64), Column("error", S),
+    ),
+    primary_key=("run_id", "step_no"),
+    doc="Each step of each run with its counts and timing.",
+)  # fmt: skip
+REJECTS = TableSpec(
+    "rejects",
+    (
+        Column("run_id", S), Column("source_file", S), Column("seq", I64, "order within the file"),
+        Column("line", I64, "1-based line or element number"), Column("field", S),
+        Column("rule", S), Column("raw", S),
+    ),
+    primary_key=("run_id", "source_file", "seq"),
+    doc="Rows that could not be loaded, with the reason.",
+)  # fmt: skip
+STATE = TableSpec(
+    "state",
+    (Column("key", S), Column("value", S, "JSON"), Column("updated_at", UTC_TS)),
+    primary_key=("key",),
+    doc="Watermarks and counters.",
+)
+SYSTEM_TABLES = (RUNS, RUN_STEPS, REJECTS, STATE)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class Step:
+    name: str
+    target: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    status: str = "ok"
+    error: str | None = None
+
+
+@dataclass
+class Run:
+    """A run in progress; ``step()`` records each unit of work."""
+
+    log: RunLog
+    run_id: str
+    pipeline: str
+    params: Mapping[str, Any]
+    started_at: datetime
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(s.rows_read for s in self.steps if s.name == "silver")
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(s.rows_loaded for s in self.steps if s.name == "silver")
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(s.rows_rejected for s in self.steps if s.name == "silver")
+
+    @property
+    def failed_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.status == "failed"]
+
+    @contextmanager
+    def step(self, name: str, target: str, *, reraise: bool = True) -> Iterator[Step]:
+        """Record a step; an exception marks it failed (and is re-raised unless told not to)."""
+        step = Step(name, target)
+        self.steps.append(step)
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        try:
+            yield step
+        except Exception as exc:
+            step.status = "failed"
+            step.error = f"{type(exc).__name__}: {exc}"
+            self.log.record_step(self, len(self.steps), step, started, time.perf_counter() - t0)
+            if reraise:
+                raise
+            return
+        self.log.record_step(self, len(self.steps), step, started, time.perf_counter() - t0)
+
+    def finish(self, error: BaseException | None = None) -> str:
+        if error is not None:
+            status = "failed"
+            text: str | None = "".join(traceback.format_exception_only(error)).strip()
+        else:
+            status = "partial" if self.failed_steps else "ok"
+            text = "; ".join(f"{s.target}: {s.error}" for s in self.failed_steps) or None
+        self.log.engine.upsert(RUNS, _runs_row(self, status, text, datetime.now(UTC)))
+        return status
+
+
+class RunLog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        for spec in SYSTEM_TABLES:
+            engine.ensure(spec)
+
+    def start(self, pipeline: str, params: Mapping[str, Any] | None = None) -> Run:
+        run = Run(self, new_run_id(), pipeline, dict(params or {}), datetime.now(UTC))
+        self.engine.upsert(RUNS, _runs_row(run, "running", None, None))
+        return run
+
+    def record_step(self, run: Run, no: int, step: Step, started: datetime, seconds: float) -> None:
+        row = {
+            "run_id": run.run_id, "step_no": no, "step": step.name, "target": step.target,
+            "status": step.status, "rows_read": step.rows_read, "rows_loaded": step.rows_loaded,
+            "rows_rejected": step.rows_rejected, "started_at": started, "seconds": seconds,
+            "error": step.error,
+        }  # fmt: skip
+        self.engine.upsert(RUN_STEPS, pa.Table.from_pylist([row], RUN_STEPS.arrow_schema))
+
+    def write_rejects(self, tx: Tx, run_id: str, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        table = pa.table(
+            {
+                "run_id": pa.array([run_id] * len(rejects), S),
+                "source_file": pa.array([r.source_file for r in rejects], S),
+                "seq": pa.array(range(len(rejects)), I64),
+                "line": pa.array([r.line for r in rejects], I64),
+                "field": pa.array([r.field for r in rejects], S),
+                "rule": pa.array([r.rule for r in rejects], S),
+                "raw": pa.array([r.raw for r in rejects], S),
+            }
+        )
+        tx.upsert(REJECTS, table)
+
+    def recent(self, limit: int = 20) -> pa.Table:
+        return self.engine.query(
+            "SELECT run_id, pipeline, status, started_at, finished_at, rows_read, rows_loaded, "
+            "rows_rejected, error FROM runs ORDER BY started_at DESC LIMIT $limit",
+            {"limit": limit},
+        )
+
+    def steps(self, run_id: str) -> pa.Table:
+        return self.engine.query(
+            "SELECT step_no, step, target, status, rows_read, rows_loaded, rows_rejected, "
+            "seconds, error FROM run_steps WHERE run_id = $run_id ORDER BY step_no",
+            {"run_id": run_id},
+        )
+
+    # -- key/value state -----------------------------------------------------------------
+    def get_state(self, key: str, default: Any = None) -> Any:
+        rows = self.engine.query("SELECT value FROM state WHERE key = $key", {"key": key})
+        return json.loads(rows.column(0)[0].as_py()) if rows.num_rows else default
+
+    def set_state(self, key: str, value: Any, tx: Tx | None = None) -> None:
+        row = pa.Table.from_pylist(
+            [{"key": key, "value": json.dumps(value, default=str), "updated_at": datetime.now(UTC)}],
+            STATE.arrow_schema,
+        )
+        if tx is not None:
+            tx.upsert(STATE, row)
+        else:
+            self.engine.upsert(STATE, row)
+
+
+def _runs_row(run: Run, status: str, error: str | None, finished: datetime | None) -> pa.Table:
+    row = {
+        "run_id": run.run_id, "pipeline": run.pipeline,
+        "params": json.dumps(dict(run.params), sort_keys=True, default=str), "status": status,
+        "started_at": run.started_at, "finished_at": finished, "rows_read": run.rows_read,
+        "rows_loaded": run.rows_loaded, "rows_rejected": run.rows_rejected, "error": error,
+    }  # fmt: skip
+    return pa.Table.from_pylist([row], RUNS.arrow_schema)

@@ -1,0 +1,213 @@
+"""Parse LP and TOU meter export files (bytes in, Arrow out; pure).
+
+The layout is recognised by the header line (not by the file name): LP, TOU layout B
+(interval) or TOU layout A (billing registers). A UTF-8 BOM, CRLF line ends and blank lines are
+accepted. Each data row either loads or becomes a reject naming its line, field and rule:
+``wrong_field_count``, ``missing_field``, ``bad_date``, ``bad_number``, ``bad_integer``,
+``bad_boolean``. Conversion is vectorized (pyarrow.compute); the file is streamed in blocks,
+so memory does not grow with its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from wattlake.errors import InputError
+from wattlake.parsing import FileReport
+from wattlake.sources.meter_files.schema import LAYOUTS, Layout
+from wattlake.tables import LOCAL_TS
+
+BLOCK_SIZE = 8 * 1024 * 1024
+TIME_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+OLE_ZERO = "30/12/1899 00:00:00"  # "no time" in the exporting system
+_NUMBER_RE = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
+_INTEGER_RE = r"^\s*[-+]?\d+\s*$"
+_MONTH_RE = r"^\s*\d{1,2}/(?P<m>\d{1,2})/"
+
+
+def detect_layout(head: bytes) -> Layout:
+    """The layout whose header is the first line of ``head``; InputError if none is."""
+    first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip("\r\n ")
+    cols = tuple(c.strip() for c in first.split(","))
+    for layout in LAYOUTS:
+        if cols == layout.header:
+            return layout
+    known = "\n  ".join(f"{x.name}: {','.join(x.header)}" for x in LAYOUTS)
+    raise InputError(
+        f"unrecognised meter file header: {first[:200]!r}",
+        hint=f"expected one of these headers:\n  {known}",
+    )
+
+
+def parse_meter_file(
+    stream: BinaryIO, report: FileReport, *, timezone: str = "Etc/GMT-10"
+) -> Iterator[tuple[str, pa.Table]]:
+    """Yield ``(table_name, batch)`` for a meter file; rejects go to ``report``."""
+    head = stream.read(64 * 1024)
+    layout = detect_layout(head)
+    stream.seek(0)
+    invalid: list[int] = []  # physical line numbers of rows pyarrow could not split
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        if row.text.strip():
+            report.rows_read += 1
+            line = row.number or 0
+            invalid.append(line)
+            report.reject(line, None, "wrong_field_count", row.text)
+        return "skip"
+
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(
+            column_names=list(layout.fields), skip_rows=1, block_size=BLOCK_SIZE, use_threads=False
+        ),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(layout.fields, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    offset = 0  # rows of the reader seen so far
+    for batch in reader:
+        table = pa.Table.from_batches([batch])
+        lines = _lines(offset, table.num_rows, invalid)
+        offset += table.num_rows
+        out = _convert(table, lines, layout, report, timezone)
+        if out is not None and out.num_rows:
+            yield layout.table.name, out
+
+
+def _lines(offset: int, n: int, invalid: list[int]) -> pa.Array:
+    """Physical line numbers of reader rows ``offset .. offset+n`` (header is line 1).
+
+    Rows pyarrow could not split (``invalid``, physical line numbers) are missing from the
+    reader's output, so each one at or before a row's line pushes that row one line down:
+    the j-th invalid line s_j shifts every reader row i >= s_j - 2 - j.
+    """
+    rows = np.arange(offset, offset + n, dtype=np.int64)
+    if not invalid:
+        return pa.array(rows + 2)
+    skipped = np.array(sorted(invalid), dtype=np.int64)
+    thresholds = skipped - 2 - np.arange(len(skipped))
+    return pa.array(rows + 2 + np.searchsorted(thresholds, rows, side="right"))
+
+
+def _convert(
+    table: pa.Table, lines: pa.Array, layout: Layout, report: FileReport, timezone: str
+) -> pa.Table | None:
+    cols = {name: table.column(name).combine_chunks() for name in layout.fields}
+    stripped = {name: pc.utf8_trim_whitespace(a) for name, a in cols.items()}
+    # Blank lines arrive as rows whose every field is empty: they are not data.
+    blank = None
+    for a in stripped.values():
+        e = pc.equal(a, "")
+        blank = e if blank is None else pc.and_(blank, e)
+    assert blank is not None
+    data = pc.invert(blank)
+    n_data = pc.sum(data).as_py() or 0
+    report.rows_read += n_data
+    if n_data == 0:
+        return None
+    if n_data != len(blank):
+        cols = {k: pc.filter(v, data) for k, v in cols.items()}
+        stripped = {k: pc.filter(v, data) for k, v in stripped.items()}
+        lines = pc.filter(lines, data)
+
+    ok = pa.array([True] * n_data)
+    checks: list[tuple[str, str, pa.Array]] = []  # (field, rule, bad mask)
+    out: dict[str, pa.Array] = {}
+    for f in layout.required:
+        checks.append((f, "missing_field", pc.equal(stripped[f], "")))
+    ts, bad = _timestamps(stripped[layout.timestamp_field], optional=False)
+    out[layout.timestamp_field] = ts
+    checks.append((layout.timestamp_field, "bad_date", bad))
+    for f in layout.optional_timestamps:
+        ts, bad = _timestamps(stripped[f], optional=True)
+        out[f] = ts
+        checks.append((f, "bad_date", bad))
+    for f in layout.numbers:
+        val, bad = _numbers(stripped[f], _NUMBER_RE, pa.float64())
+        out[f] = val
+        checks.append((f, "bad_number", bad))
+    for f in layout.integers:
+        val, bad = _numbers(stripped[f], _INTEGER_RE, pa.int64())
+        out[f] = val
+        checks.append((f, "bad_integer", bad))
+    for f in layout.booleans:
+        low = pc.utf8_lower(stripped[f])
+        out[f] = pc.if_else(pc.equal(stripped[f], ""), None, pc.equal(low, "true"))
+        bad = pc.invert(pc.is_in(low, pa.array(["true", "false", ""])))
+        checks.append((f, "bad_boolean", bad))
+
+    for f, rule, mask in checks:
+        hit = pc.and_(pc.fill_null(mask, False), ok)
+        if pc.any(hit).as_py():
+            idx = pc.indices_nonzero(hit).to_pylist()
+            raws = [",".join(cols[c][i].as_py() for c in layout.fields) for i in idx]
+            for i, raw in zip(idx, raws, strict=True):
+                report.reject(lines[i].as_py(), f, rule, raw)
+            ok = pc.and_(ok, pc.invert(hit))
+
+    for f in layout.fields:
+        if f not in out:
+            out[f] = stripped[f]
+    ts_field = layout.timestamp_field
+    local = out[ts_field]
+    utc_name = ts_field.replace("_local", "_utc")
+    out[utc_name] = pc.assume_timezone(
+        local, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
+    ).cast(pa.timestamp("us", tz="UTC"))
+    out["local_date"] = pc.cast(local, pa.date32(), safe=False) if len(local) else pa.array([], pa.date32())
+    if layout.table.name == "meter_reads":
+        out["layout"] = pa.array([layout.name] * n_data)
+    out["_source_file"] = pa.array([report.source_file] * n_data)
+    result = pa.table(out)
+    if not pc.all(ok).as_py():
+        result = result.filter(ok)
+    return layout.table.conform(result)
+
+
+def _timestamps(values: pa.Array, *, optional: bool) -> tuple[pa.Array, pa.Array]:
+    """Parse ``dd/mm/YYYY[ H:MM[:SS]]``; returns (timestamps, bad mask). Rejects 31/02."""
+    parsed = None
+    for fmt in TIME_FORMATS:
+        attempt = pc.strptime(values, format=fmt, unit="us", error_is_null=True)
+        parsed = attempt if parsed is None else pc.coalesce(parsed, attempt)
+    assert parsed is not None
+    # strptime rolls 31/02 over into March: a parsed month unlike the written one is impossible.
+    written = pc.extract_regex(values, _MONTH_RE).field("m")
+    written_month = pc.cast(pc.if_else(pc.equal(written, ""), None, written), pa.int64())
+    rolled = pc.not_equal(pc.month(parsed), written_month)
+    bad = pc.or_kleene(pc.is_null(parsed), pc.fill_null(rolled, True))
+    if optional:
+        empty = pc.or_(pc.equal(values, ""), pc.equal(values, OLE_ZERO))
+        bad = pc.and_(bad, pc.invert(empty))
+        parsed = pc.if_else(empty, pa.scalar(None, LOCAL_TS), parsed)
+    return parsed.cast(LOCAL_TS), bad
+
+
+def _numbers(values: pa.Array, regex: str, typ: pa.DataType) -> tuple[pa.Array, pa.Array]:
+    """Cast text to ``typ``; empty → null; returns (values, bad mask)."""
+    empty = pc.equal(values, "")
+    try:
+        return pc.cast(pc.if_else(empty, None, values), typ), pa.array([False] * len(values))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        good = pc.match_substring_regex(values, regex)
+        bad = pc.and_(pc.invert(good), pc.invert(empty))
+        clean = pc.if_else(pc.or_(bad, empty), None, values)
+        return pc.cast(clean, typ), bad
+
+
+def local_day(value: str) -> date:
+    """The day of a ``dd/mm/YYYY`` string, as the seed's /get-data parses it."""
+    from datetime import datetime
+
+    return datetime.strptime(value, "%d/%m/%Y").date()

@@ -1,0 +1,83 @@
+"""Declared table schemas: the one description every engine creates tables from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+LOCAL_TS = pa.timestamp("us")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str = ""
+    nullable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """A silver (or system) table: columns, primary key, and what it holds.
+
+    ``primary_key`` columns are NOT NULL; upserts on this key are idempotent.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        missing = [k for k in self.primary_key if k not in names]
+        if missing:
+            raise ValueError(f"{self.name}: primary key columns {missing} are not columns")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [
+                pa.field(c.name, c.type, nullable=c.nullable and c.name not in self.primary_key)
+                for c in self.columns
+            ]
+        )
+
+    def conform(self, table: pa.Table) -> pa.Table:
+        """Select and cast ``table``'s columns to this spec (missing nullable columns become null)."""
+        arrays = []
+        for col in self.columns:
+            if col.name in table.column_names:
+                arrays.append(table.column(col.name).cast(col.type))
+            elif col.nullable and col.name not in self.primary_key:
+                arrays.append(pa.nulls(table.num_rows, col.type))
+            else:
+                raise ValueError(f"{self.name}: batch has no column {col.name!r}")
+        return pa.Table.from_arrays(arrays, schema=self.arrow_schema)
+
+
+def sql_type(t: pa.DataType, dialect: str) -> str:
+    """The SQL type for an Arrow type in ``dialect`` ("duckdb" or "postgres")."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR" if dialect == "duckdb" else "TEXT"
+    if pa.types.is_float64(t) or pa.types.is_float32(t):
+        return "DOUBLE" if dialect == "duckdb" else "DOUBLE PRECISION"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_int32(t) or pa.types.is_int16(t) or pa.types.is_int8(t):
+        return "INTEGER"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_date32(t):
+        return "DATE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    raise TypeError(f"no SQL type for Arrow type {t}")
