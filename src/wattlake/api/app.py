@@ -1,0 +1,53 @@
+"""The HTTP API: ``create_app()`` for uvicorn, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from wattlake import __version__
+from wattlake.api import errors
+from wattlake.api.compat import meter_files as compat_meter_files
+from wattlake.api.routes import health, meters, runs
+from wattlake.pipeline import Runner
+from wattlake.registry import PIPELINES, get_pipeline
+
+
+def prepare(runner: Runner) -> None:
+    """Create every pipeline's tables and any gold table not built yet, so reads never 500."""
+    for name in PIPELINES:
+        spec = get_pipeline(name)
+        runner.setup(spec)
+        for model in spec.models:
+            if not runner.engine.table_exists(model):
+                runner.engine.build(model)
+
+
+def create_app(runner: Runner | None = None) -> FastAPI:
+    """The app; with no ``runner`` it opens the warehouse and lake from the settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = runner is None
+        app.state.runner = runner or Runner.open()
+        prepare(app.state.runner)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.runner.close()
+
+    app = FastAPI(
+        title="wattlake",
+        version=__version__,
+        summary="Energy data from where it lives to typed tables: meters, prices, grid, SCADA.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(meters.router)
+    app.include_router(runs.router)
+    app.include_router(compat_meter_files.router)
+    return app

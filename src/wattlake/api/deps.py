@@ -1,0 +1,33 @@
+"""Request dependencies: the runner (engine + lake) and the API-key guard."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from wattlake.pipeline import Runner
+
+
+def get_runner(request: Request) -> Runner:
+    runner: Runner = request.app.state.runner
+    return runner
+
+
+RunnerDep = Annotated[Runner, Depends(get_runner)]
+
+
+def require_api_key(
+    runner: RunnerDep,
+    x_api_key: Annotated[str | None, Header(description="API key (needed when keys are configured)")] = None,
+) -> None:
+    """Endpoints that change data need ``X-API-Key`` when ``WATTLAKE_API_KEYS`` is set."""
+    keys = runner.settings.api_key_set()
+    if not keys:
+        return
+    if x_api_key is None or not any(secrets.compare_digest(x_api_key, k) for k in keys):
+        raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
+WriteGuard = Depends(require_api_key)

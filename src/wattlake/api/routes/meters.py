@@ -1,0 +1,64 @@
+"""Daily meter statistics from the meter-files pipeline."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import Response
+
+from wattlake.api.deps import RunnerDep
+from wattlake.api.tabular import Format, Page, page_response
+
+router = APIRouter(prefix="/v1/meters", tags=["meters"])
+
+CODE = r"^[A-Za-z0-9_.-]{1,64}$"
+COLUMNS = (
+    "meter_code, serial, plant_code, local_date, data_type, units, "
+    "min_value, max_value, avg_value, n_readings"
+)
+
+
+@router.get(
+    "/{meter_code}/daily",
+    response_model=Page,
+    summary="Daily min / max / average per data type for one meter",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def meter_daily(
+    request: Request,
+    runner: RunnerDep,
+    meter_code: Annotated[str, Path(pattern=CODE, description="Meter point code")],
+    serial: Annotated[str | None, Query(pattern=CODE, description="Meter serial number")] = None,
+    start: Annotated[date | None, Query(description="First local day (inclusive), YYYY-MM-DD")] = None,
+    end: Annotated[date | None, Query(description="Last local day (inclusive), YYYY-MM-DD")] = None,
+    data_type: Annotated[
+        str | None, Query(max_length=100, description="e.g. 'Import Wh Total'")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
+) -> Response | Page:
+    if start and end and start > end:
+        raise HTTPException(422, f"start ({start}) is after end ({end})")
+    where = ["meter_code = $meter"]
+    params: dict[str, Any] = {"meter": meter_code}
+    for column, value, op in (
+        ("serial", serial, "="),
+        ("local_date", start, ">="),
+        ("local_date", end, "<="),
+        ("data_type", data_type, "="),
+    ):
+        if value is not None:
+            name = f"p{len(params)}"
+            where.append(f"{column} {op} ${name}")
+            params[name] = value
+    cond = " AND ".join(where)
+    total = runner.engine.query(f"SELECT count(*) FROM meter_daily WHERE {cond}", params)
+    rows = runner.engine.query(
+        f"SELECT {COLUMNS} FROM meter_daily WHERE {cond} "
+        "ORDER BY local_date, serial, data_type, units LIMIT $limit OFFSET $offset",
+        {**params, "limit": limit, "offset": offset},
+    )
+    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, format)
