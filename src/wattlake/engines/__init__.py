@@ -8,18 +8,18 @@ from wattlake.errors import ConfigError
 __all__ = ["Engine", "Tx", "connect", "load_model", "transpile"]
 
 
-def connect(url: str, *, schema: str | None = None) -> Engine:
-    """Open the warehouse at ``url``."""
+def connect(url: str, *, schema: str | None = None, read_only: bool = False) -> Engine:
+    """Open the warehouse at ``url`` (``read_only`` refuses every write)."""
     if url.startswith("duckdb://"):
         from wattlake.engines.duckdb import DuckDBEngine
 
         # SQLAlchemy style: duckdb:///relative.db, duckdb:////absolute.db, duckdb:///:memory:
         path = url.removeprefix("duckdb://").removeprefix("/") or ":memory:"
-        return DuckDBEngine(path)
+        return DuckDBEngine(path, read_only=read_only)
     if url.startswith(("postgresql://", "postgres://")):
         from wattlake.engines.postgres import PostgresEngine
 
-        return PostgresEngine(url, schema=schema)
+        return PostgresEngine(url, schema=schema, read_only=read_only)
     raise ConfigError(
         f"unknown warehouse URL {url.split('@')[-1]!r}",
         hint="use duckdb:///path/to/file.duckdb or postgresql://user@host/db",

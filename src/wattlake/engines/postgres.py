@@ -97,7 +97,9 @@ class PostgresTx:
 class PostgresEngine:
     dialect = "postgres"
 
-    def __init__(self, url: str, *, schema: str | None = None, max_size: int = 8) -> None:
+    def __init__(
+        self, url: str, *, schema: str | None = None, max_size: int = 8, read_only: bool = False
+    ) -> None:
         self.url = url
         self.schema = schema
 
@@ -105,6 +107,8 @@ class PostgresEngine:
             if schema:
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(schema)}")
                 conn.execute(f"SET search_path TO {_q(schema)}")
+            if read_only:
+                conn.execute("SET default_transaction_read_only = on")
             conn.commit()
 
         try:

@@ -32,7 +32,7 @@ METER_READS = TableSpec(
         Column("layout", S, "file layout: LP or TOU_B"),
         Column("_source_file", S, "file the row came from"),
     ),
-    primary_key=("meter_code", "serial", "data_type", "reading_local"),
+    primary_key=("meter_code", "serial", "data_type", "reading_local", "layout"),
     doc="Interval values from load-profile (LP) and interval TOU (layout B) files.",
 )
 

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine with only Python: `make demo` and `make test`.
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench serve sync uv clean
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+
+$(BIN)/wattlake: pyproject.toml uv.lock | uv
+	$(UV) sync --all-extras --frozen
+	@touch $@
+
+sync: $(BIN)/wattlake
+
+demo: sync
+	$(BIN)/wattlake demo
+
+test: sync
+	$(BIN)/pytest
+
+lint: sync
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+bench: sync
+	$(BIN)/python benchmarks/meter_files.py
+
+serve: sync
+	$(BIN)/wattlake serve
+
+clean:
+	rm -rf $(VENV) .wattlake .pytest_cache .mypy_cache .ruff_cache

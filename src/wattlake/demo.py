@@ -1,0 +1,39 @@
+"""`wattlake demo`: every source generates realistic data, loads it, and shows what it got.
+
+A source joins the demo by adding ``module:function`` to ``DEMO_STEPS``; the function takes
+(runner, console) and returns example API paths.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from rich.console import Console
+
+from wattlake.pipeline import Runner
+
+DEMO_STEPS = ("wattlake.sources.meter_files.demo:run",)
+
+
+def run_demo(console: Console, *, serve_api: bool = True, port: int = 8000) -> list[str]:
+    runner = Runner.open()
+    console.print(f"[bold]wattlake demo[/] — warehouse {runner.engine.url}, lake {runner.lake.url}")
+    examples: list[str] = []
+    for step in DEMO_STEPS:
+        module, func = step.split(":")
+        examples += getattr(import_module(module), func)(runner, console)
+    if not serve_api:
+        runner.close()
+        return examples
+    import uvicorn
+
+    from wattlake.api.app import create_app
+
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"\nAPI on {base} (docs: {base}/docs). Try:")
+    for path in examples:
+        console.print(f"  curl '{base}{path}'")
+    console.print("Ctrl-C to stop.")
+    uvicorn.run(create_app(runner), host="127.0.0.1", port=port, log_level="warning")
+    runner.close()
+    return examples
