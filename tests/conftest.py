@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests._support import IN_CI, PG_URL, pg_unreachable_reason
 from wattlake.config import Settings
 from wattlake.engines import Engine, connect
 from wattlake.lake import Lake
-from tests._support import IN_CI, PG_URL, pg_unreachable_reason
 from wattlake.pipeline import Runner
+
 
 @pytest.fixture(scope="session")
 def pg_available() -> None:

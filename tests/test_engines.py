@@ -29,7 +29,13 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 def batch(rows: list[tuple[str, int, float, str | None]]) -> pa.Table:
     return pa.Table.from_pylist(
         [
-            {"site": s, "at_utc": T0.replace(hour=h), "day": date(2025, 1, 1), "value": v, "note": n}
+            {
+                "site": s,
+                "at_utc": T0.replace(hour=h),
+                "day": date(2025, 1, 1),
+                "value": v,
+                "note": n,
+            }
             for s, h, v, n in rows
         ],
         SPEC.arrow_schema,
@@ -50,7 +56,7 @@ def test_upsert_is_idempotent_and_updates_on_key(engine: Engine) -> None:
     engine.upsert(SPEC, batch([("a", 1, 20.0, "fixed"), ("c", 5, 5.0, None)]))
     rows = all_rows(engine)
     assert len(rows) == 4
-    assert [r for r in rows if r[0] == "a" and r[1].hour == 1][0][2:] == (20.0, "fixed")  # type: ignore[attr-defined]
+    assert next(r for r in rows if r[0] == "a" and r[1].hour == 1)[2:] == (20.0, "fixed")  # type: ignore[attr-defined]
 
 
 def test_repeated_key_in_one_batch_keeps_the_last(engine: Engine) -> None:

@@ -32,7 +32,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-ingest_app = typer.Typer(help="Load files you already have (they are kept in bronze as-is).", no_args_is_help=True)
+ingest_app = typer.Typer(
+    help="Load files you already have (they are kept in bronze as-is).", no_args_is_help=True
+)
 app.add_typer(ingest_app, name="ingest")
 console = Console()
 err = Console(stderr=True)
@@ -65,7 +67,12 @@ def _print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutForm
     for name in t.column_names:
         table.add_column(name, overflow="fold")
     for row in t.to_pylist():
-        table.add_row(*("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()))
+        table.add_row(
+            *(
+                "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
+                for v in row.values()
+            )
+        )
     console.print(table)
 
 
@@ -85,9 +92,17 @@ def _ingest(pipeline: str, paths: list[Path], force: bool) -> None:
             run, reports = runner.ingest_files(spec, paths, force=force, progress=tick)
         summary = Table(title=f"run {run.run_id}")
         for col in ("file", "read", "loaded", "rejected", "note"):
-            summary.add_column(col, justify="right" if col in ("read", "loaded", "rejected") else "left")
+            summary.add_column(
+                col, justify="right" if col in ("read", "loaded", "rejected") else "left"
+            )
         for r in reports:
-            summary.add_row(r.source_file, str(r.rows_read), str(r.rows_loaded), str(r.rows_rejected), r.note or "")
+            summary.add_row(
+                r.source_file,
+                str(r.rows_read),
+                str(r.rows_loaded),
+                str(r.rows_rejected),
+                r.note or "",
+            )
         console.print(summary)
         failed = run.failed_steps
         for s in failed:
@@ -142,7 +157,9 @@ def runs(
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="One SELECT in DuckDB's dialect")],
-    format: Annotated[OutFormat, typer.Option("--format", "-f", help="table, csv or json (array of records)")] = OutFormat.table,
+    format: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="table, csv or json (array of records)")
+    ] = OutFormat.table,
 ) -> None:
     """Run a read-only query against the warehouse.
 
@@ -172,7 +189,9 @@ def serve(
 
 @app.command()
 def demo(
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after loading")] = True,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API after loading")
+    ] = True,
     port: Annotated[int, typer.Option(help="API port")] = 8000,
 ) -> None:
     """Generate realistic data for every source, load it, print a summary, serve the API."""

@@ -12,7 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 class Settings(BaseSettings):
@@ -24,7 +29,8 @@ class Settings(BaseSettings):
     lake_url: str | None = Field(default=None, description="fsspec URL of the bronze lake.")
     warehouse: str | None = Field(default=None, description="duckdb:///… or postgresql://…")
     api_keys: SecretStr | None = Field(
-        default=None, description="Comma-separated API keys; when set, data-changing endpoints need X-API-Key."
+        default=None,
+        description="Comma-separated API keys; when set, data-changing endpoints need X-API-Key.",
     )
     meter_timezone: str = Field(
         default="Etc/GMT-10",
@@ -38,9 +44,15 @@ class Settings(BaseSettings):
     )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # type: ignore[no-untyped-def, override]
-        from pydantic_settings import TomlConfigSettingsSource
-
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: arguments, then WATTLAKE_* variables, then ./wattlake.toml."""
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     @property
@@ -58,7 +70,9 @@ class Settings(BaseSettings):
     def api_key_set(self) -> frozenset[str]:
         if self.api_keys is None:
             return frozenset()
-        return frozenset(k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip())
+        return frozenset(
+            k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()
+        )
 
 
 @lru_cache(maxsize=1)

@@ -1,14 +1,14 @@
 """The exception tree. Every message says what went wrong and what to do about it.
 
-    WattlakeError
-    ├── ConfigError          bad or missing setting (fix the env var / wattlake.toml)
-    ├── LakeError            bronze store unreachable or a write failed
-    ├── WarehouseError       engine unreachable, bad SQL, failed load (the load is rolled back)
-    ├── SourceError          a remote source misbehaved
-    │   ├── FetchError       network / HTTP failure after retries
-    │   └── SourceResponseError  the source answered with an error document
-    ├── InputError           an input file can't be read as a whole (unknown layout, bad zip, too big)
-    └── NotFoundError        a requested entity does not exist
+WattlakeError
+├── ConfigError          bad or missing setting (fix the env var / wattlake.toml)
+├── LakeError            bronze store unreachable or a write failed
+├── WarehouseError       engine unreachable, bad SQL, failed load (the load is rolled back)
+├── SourceError          a remote source misbehaved
+│   ├── FetchError       network / HTTP failure after retries
+│   └── SourceResponseError  the source answered with an error document
+├── InputError           an input file can't be read as a whole (unknown layout, bad zip, too big)
+└── NotFoundError        a requested entity does not exist
 """
 
 from __future__ import annotations

@@ -117,12 +117,16 @@ class Lake:
         except OSError as exc:
             self._discard(tmp)
             raise LakeError(f"could not write {key} to the lake at {self.url}: {exc}") from exc
-        return Artifact(
-            source, key, sha, path, size, datetime.now(UTC), run_id, dict(params or {})
-        )
+        return Artifact(source, key, sha, path, size, datetime.now(UTC), run_id, dict(params or {}))
 
     def put_bytes(
-        self, source: str, key: str, data: bytes, *, run_id: str, params: Mapping[str, Any] | None = None
+        self,
+        source: str,
+        key: str,
+        data: bytes,
+        *,
+        run_id: str,
+        params: Mapping[str, Any] | None = None,
     ) -> Artifact:
         import io
 
@@ -155,7 +159,9 @@ class Manifest:
         """Add ``artifact`` if this (source, key, sha256) is new; keeps an existing loaded_at."""
         if self.find(artifact.source, artifact.key, artifact.sha256) is not None:
             return
-        self.engine.upsert(MANIFEST, pa.Table.from_pylist([_row(artifact, None)], MANIFEST.arrow_schema))
+        self.engine.upsert(
+            MANIFEST, pa.Table.from_pylist([_row(artifact, None)], MANIFEST.arrow_schema)
+        )
 
     def mark_loaded(self, tx: Tx, artifact: Artifact) -> None:
         row = _row(artifact, datetime.now(UTC))

@@ -194,7 +194,13 @@ class RunLog:
 
     def set_state(self, key: str, value: Any, tx: Tx | None = None) -> None:
         row = pa.Table.from_pylist(
-            [{"key": key, "value": json.dumps(value, default=str), "updated_at": datetime.now(UTC)}],
+            [
+                {
+                    "key": key,
+                    "value": json.dumps(value, default=str),
+                    "updated_at": datetime.now(UTC),
+                }
+            ],
             STATE.arrow_schema,
         )
         if tx is not None:

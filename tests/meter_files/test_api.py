@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-
 from tests._support import samples
+
 from wattlake.api.app import create_app
 from wattlake.pipeline import Runner
 
@@ -37,9 +37,7 @@ def test_seed_flow_load_populate_get(client: TestClient, runner: Runner) -> None
     assert (r.status_code, r.text) == (200, '{"message":"Load data complete"}\n')
     r = client.get("/populate-view")
     assert (r.status_code, r.text) == (200, '{"message":"Load data in view complete"}\n')
-    r = client.get(
-        "/get-data?meter_code=210095893&date_time=01%2F09%2F2015&serial_code=210095893"
-    )
+    r = client.get("/get-data?meter_code=210095893&date_time=01%2F09%2F2015&serial_code=210095893")
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     if runner.engine.dialect == "duckdb":
         assert r.text == SEED_BODY
@@ -49,9 +47,12 @@ def test_seed_flow_load_populate_get(client: TestClient, runner: Runner) -> None
         assert got == want
     # Loading again adds nothing (the seed dropped and re-created its tables instead).
     client.get("/load-data")
-    assert client.get(
-        "/get-data?meter_code=210095893&date_time=1%2F9%2F2015&serial_code=210095893"
-    ).json()["max_energy"] == 4.2
+    assert (
+        client.get(
+            "/get-data?meter_code=210095893&date_time=1%2F9%2F2015&serial_code=210095893"
+        ).json()["max_energy"]
+        == 4.2
+    )
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,10 @@ def test_v1_daily_filters_pagination_and_csv(client: TestClient) -> None:
     assert one["total"] == 1 and one["items"][0]["n_readings"] == 94
     csv = client.get(f"{base}?format=csv&limit=2")
     assert csv.headers["content-type"].startswith("text/csv")
-    assert csv.text.splitlines()[0].startswith('"meter_code","serial"') and len(csv.text.splitlines()) == 3
+    assert (
+        csv.text.splitlines()[0].startswith('"meter_code","serial"')
+        and len(csv.text.splitlines()) == 3
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,7 +120,10 @@ def test_api_key_guards_data_changing_endpoints(client: TestClient, runner: Runn
     assert client.get("/load-data", headers={"X-API-Key": "nope"}).status_code == 401
     assert client.get("/load-data", headers={"X-API-Key": "k2"}).status_code == 200
     # Reads stay open.
-    assert client.get("/get-data?meter_code=1&serial_code=1&date_time=01%2F09%2F2015").status_code == 200
+    assert (
+        client.get("/get-data?meter_code=1&serial_code=1&date_time=01%2F09%2F2015").status_code
+        == 200
+    )
 
 
 def test_health_and_openapi(client: TestClient) -> None:

@@ -6,8 +6,8 @@ import io
 from datetime import date, datetime
 
 import pytest
-
 from tests._support import samples
+
 from wattlake.errors import InputError
 from wattlake.parsing import FileReport
 from wattlake.sources.meter_files.parse import parse_meter_file
@@ -42,7 +42,11 @@ def test_lp_row_fields_and_times() -> None:
 
 
 def test_tou_b_unpadded_hour_crlf_and_bom() -> None:
-    text = "\ufeff" + TOUB_HEAD + "\r\n212621147,212621147,ED011300245,12/09/2018 5:00,A,B1,Import Wh Total,105.6,kwh\r\n\r\n"
+    text = (
+        "\ufeff"
+        + TOUB_HEAD
+        + "\r\n212621147,212621147,ED011300245,12/09/2018 5:00,A,B1,Import Wh Total,105.6,kwh\r\n\r\n"
+    )
     report, rows, table = parse(text.encode("utf-8"))
     assert table == "meter_reads" and report.rows_read == 1 and not report.rejects
     assert rows[0]["reading_local"] == datetime(2018, 9, 12, 5, 0)
@@ -98,7 +102,10 @@ def test_line_numbers_survive_blank_and_unsplittable_lines() -> None:
         f"{GOOD.replace('5:00', '6:00')}\n\n"
     )
     report, rows, _ = parse(text)
-    assert [(r.line, r.rule) for r in report.rejects] == [(4, "wrong_field_count"), (5, "bad_number")]
+    assert [(r.line, r.rule) for r in report.rejects] == [
+        (4, "wrong_field_count"),
+        (5, "bad_number"),
+    ]
     assert len(rows) == 2 and report.rows_read == 4
 
 

@@ -9,8 +9,8 @@ from typing import BinaryIO
 
 import pyarrow as pa
 import pytest
-
 from tests._support import samples
+
 from wattlake.parsing import FileReport
 from wattlake.pipeline import Runner
 from wattlake.registry import get_pipeline
@@ -122,7 +122,7 @@ def test_failure_mid_load_leaves_the_warehouse_as_before(runner: Runner, tmp_pat
     parse_mod.BLOCK_SIZE = 16 * 1024
     try:
         broken = dataclasses.replace(SPEC, parser_for=lambda name: exploding)
-        run, (report,) = runner.ingest_files(broken, [big])
+        run, _ = runner.ingest_files(broken, [big])
     finally:
         parse_mod.BLOCK_SIZE = old
     assert run.failed_steps and "connection lost" in (run.failed_steps[0].error or "")
@@ -135,8 +135,10 @@ def test_failure_mid_load_leaves_the_warehouse_as_before(runner: Runner, tmp_pat
 def test_unknown_file_fails_its_step_and_others_still_load(runner: Runner, tmp_path: Path) -> None:
     (tmp_path / "notes.csv").write_text("hello,world\n1,2\n")
     head = ",".join(LP.header)
-    (tmp_path / "LP_5.csv").write_text(f"{head}\n5,5,P,01/01/2025 00:15:00,Import Wh Total,1,kwh,\n")
-    run, reports = runner.ingest_files(SPEC, [tmp_path])
+    (tmp_path / "LP_5.csv").write_text(
+        f"{head}\n5,5,P,01/01/2025 00:15:00,Import Wh Total,1,kwh,\n"
+    )
+    run, _ = runner.ingest_files(SPEC, [tmp_path])
     assert [s.target for s in run.failed_steps] == ["notes.csv"]
     assert "unrecognised meter file header" in (run.failed_steps[0].error or "")
     assert count(runner, "meter_reads") == 1

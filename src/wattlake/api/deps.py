@@ -20,7 +20,9 @@ RunnerDep = Annotated[Runner, Depends(get_runner)]
 
 def require_api_key(
     runner: RunnerDep,
-    x_api_key: Annotated[str | None, Header(description="API key (needed when keys are configured)")] = None,
+    x_api_key: Annotated[
+        str | None, Header(description="API key (needed when keys are configured)")
+    ] = None,
 ) -> None:
     """Endpoints that change data need ``X-API-Key`` when ``WATTLAKE_API_KEYS`` is set."""
     keys = runner.settings.api_key_set()

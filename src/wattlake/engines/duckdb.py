@@ -52,8 +52,8 @@ class DuckDBTx:
                 keys = ", ".join(_q(k) for k in spec.primary_key)
                 distinct = cur.execute(
                     f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {_STAGE})"
-                ).fetchone()
-                if distinct is not None and distinct[0] != table.num_rows:
+                ).fetchall()[0][0]
+                if distinct != table.num_rows:
                     # The batch repeats a key: the last occurrence wins.
                     cur.unregister(_STAGE)
                     ordinal = pa.array(range(table.num_rows), pa.int64())
@@ -67,7 +67,7 @@ class DuckDBTx:
             cur.execute(f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM {source}")
         finally:
             cur.unregister(_STAGE)
-        return table.num_rows
+        return int(table.num_rows)
 
 
 class DuckDBEngine:
@@ -91,12 +91,12 @@ class DuckDBEngine:
         return self._con.cursor()
 
     def table_exists(self, name: str) -> bool:
-        row = (
+        rows = (
             self._cursor()
             .execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
-            .fetchone()
+            .fetchall()
         )
-        return bool(row and row[0])
+        return bool(rows[0][0])
 
     def ensure(self, spec: TableSpec) -> None:
         with self._write_lock:

@@ -80,7 +80,9 @@ class PostgresTx:
             if spec.primary_key:
                 keys = ", ".join(_q(k) for k in spec.primary_key)
                 # A batch that repeats a key: the last occurrence (highest ctid) wins.
-                select = f"SELECT DISTINCT ON ({keys}) {cols} FROM {stage} ORDER BY {keys}, ctid DESC"
+                select = (
+                    f"SELECT DISTINCT ON ({keys}) {cols} FROM {stage} ORDER BY {keys}, ctid DESC"
+                )
             sql = f"INSERT INTO {_q(spec.name)} ({cols}) {select}"
             if spec.primary_key:
                 keys = ", ".join(_q(k) for k in spec.primary_key)
@@ -91,7 +93,7 @@ class PostgresTx:
                 else:
                     sql += f" ON CONFLICT ({keys}) DO NOTHING"
             cur.execute(sql)
-        return table.num_rows
+        return int(table.num_rows)
 
 
 class PostgresEngine:

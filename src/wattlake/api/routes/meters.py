@@ -31,7 +31,9 @@ def meter_daily(
     runner: RunnerDep,
     meter_code: Annotated[str, Path(pattern=CODE, description="Meter point code")],
     serial: Annotated[str | None, Query(pattern=CODE, description="Meter serial number")] = None,
-    start: Annotated[date | None, Query(description="First local day (inclusive), YYYY-MM-DD")] = None,
+    start: Annotated[
+        date | None, Query(description="First local day (inclusive), YYYY-MM-DD")
+    ] = None,
     end: Annotated[date | None, Query(description="Last local day (inclusive), YYYY-MM-DD")] = None,
     data_type: Annotated[
         str | None, Query(max_length=100, description="e.g. 'Import Wh Total'")

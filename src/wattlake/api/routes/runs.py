@@ -27,7 +27,9 @@ def get_run(runner: RunnerDep, run_id: RunId) -> dict[str, Any]:
     if not rows:
         raise NotFoundError(f"no run {run_id}", hint="list runs at /v1/runs")
     run = {k: _jsonable(v) for k, v in rows[0].items()}
-    run["steps"] = [{k: _jsonable(v) for k, v in s.items()} for s in runner.runs.steps(run_id).to_pylist()]
+    run["steps"] = [
+        {k: _jsonable(v) for k, v in s.items()} for s in runner.runs.steps(run_id).to_pylist()
+    ]
     return run
 
 
@@ -43,4 +45,5 @@ def get_rejects(
         "ORDER BY source_file, seq LIMIT $limit OFFSET $offset",
         {"id": run_id, "limit": limit, "offset": offset},
     )
-    return t.to_pylist()
+    rows: list[dict[str, Any]] = t.to_pylist()
+    return rows

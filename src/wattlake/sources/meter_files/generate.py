@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -37,10 +38,16 @@ def _load(t: datetime, rng: random.Random, base: float) -> float:
 
 def _solar(t: datetime, rng: random.Random, size: float) -> float:
     h = t.hour + t.minute / 60
-    return max(0.0, size * math.sin(math.pi * (h - 6) / 13) * (0.7 + 0.3 * rng.random())) if 6 < h < 19 else 0.0
+    return (
+        max(0.0, size * math.sin(math.pi * (h - 6) / 13) * (0.7 + 0.3 * rng.random()))
+        if 6 < h < 19
+        else 0.0
+    )
 
 
-def lp_lines(meter: str, plant: str, start: date, days: int, rng: random.Random, step_min: int = 15):
+def lp_lines(
+    meter: str, plant: str, start: date, days: int, rng: random.Random, step_min: int = 15
+) -> Iterator[str]:
     """Data lines of an LP file (without header)."""
     base, pv = 1.0 + 3 * rng.random(), 4 * rng.random()
     t0 = datetime(start.year, start.month, start.day)
@@ -104,7 +111,9 @@ def write_tou_a(path: Path, meter: str, plant: str, read_at: datetime, seed: int
     return n
 
 
-def generate(folder: Path, *, meters: int = 4, days: int = 7, start: date = date(2025, 9, 1), seed: int = 0) -> list[Path]:
+def generate(
+    folder: Path, *, meters: int = 4, days: int = 7, start: date = date(2025, 9, 1), seed: int = 0
+) -> list[Path]:
     """Write LP, TOU-B and TOU-A files for ``meters`` meters into ``folder``; returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)

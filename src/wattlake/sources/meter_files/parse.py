@@ -165,7 +165,9 @@ def _convert(
     out[utc_name] = pc.assume_timezone(
         local, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
     ).cast(pa.timestamp("us", tz="UTC"))
-    out["local_date"] = pc.cast(local, pa.date32(), safe=False) if len(local) else pa.array([], pa.date32())
+    out["local_date"] = (
+        pc.cast(local, pa.date32(), safe=False) if len(local) else pa.array([], pa.date32())
+    )
     if layout.table.name == "meter_reads":
         out["layout"] = pa.array([layout.name] * n_data)
     out["_source_file"] = pa.array([report.source_file] * n_data)

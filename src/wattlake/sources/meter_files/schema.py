@@ -28,7 +28,9 @@ METER_READS = TableSpec(
         Column("units", S, "unit as written (kwh, kvarh, V, A, deg, …)"),
         Column("status", S, "LP status flag (empty, GN, PL II …)"),
         Column("quality", S, "TOU interval quality flag (A = actual)"),
-        Column("stream", S, "TOU stream (B1 import Wh, K1 import varh, E1 export Wh, Q1 export varh)"),
+        Column(
+            "stream", S, "TOU stream (B1 import Wh, K1 import varh, E1 export Wh, Q1 export varh)"
+        ),
         Column("layout", S, "file layout: LP or TOU_B"),
         Column("_source_file", S, "file the row came from"),
     ),
