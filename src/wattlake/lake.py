@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, BinaryIO
 
 import fsspec
@@ -22,9 +22,9 @@ import pyarrow as pa
 
 from wattlake.engines import Engine, Tx
 from wattlake.errors import InputError, LakeError
-from wattlake.tables import UTC_TS, Column, TableSpec
+from wattlake.tables import UTC_TS, Column, TableSpec, utcnow
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 16 * 1024 * 1024
 
 MANIFEST = TableSpec(
     "lake_manifest",
@@ -117,7 +117,7 @@ class Lake:
         except OSError as exc:
             self._discard(tmp)
             raise LakeError(f"could not write {key} to the lake at {self.url}: {exc}") from exc
-        return Artifact(source, key, sha, path, size, datetime.now(UTC), run_id, dict(params or {}))
+        return Artifact(source, key, sha, path, size, utcnow(), run_id, dict(params or {}))
 
     def put_bytes(
         self,
@@ -159,13 +159,11 @@ class Manifest:
         """Add ``artifact`` if this (source, key, sha256) is new; keeps an existing loaded_at."""
         if self.find(artifact.source, artifact.key, artifact.sha256) is not None:
             return
-        self.engine.upsert(
-            MANIFEST, pa.Table.from_pylist([_row(artifact, None)], MANIFEST.arrow_schema)
-        )
+        self.engine.upsert(MANIFEST, MANIFEST.from_rows([_row(artifact, None)]))
 
     def mark_loaded(self, tx: Tx, artifact: Artifact) -> None:
-        row = _row(artifact, datetime.now(UTC))
-        tx.upsert(MANIFEST, pa.Table.from_pylist([row], MANIFEST.arrow_schema))
+        row = _row(artifact, utcnow())
+        tx.upsert(MANIFEST, MANIFEST.from_rows([row]))
 
     def find(self, source: str, key: str, sha256: str | None = None) -> dict[str, Any] | None:
         """The newest manifest row for (source, key[, sha256]), or None."""

@@ -16,10 +16,14 @@ unless ``force``.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
+
+import pyarrow as pa
 
 from wattlake.config import Settings, get_settings
 from wattlake.engines import Engine, connect
@@ -29,7 +33,9 @@ from wattlake.parsing import FileReport, Parser
 from wattlake.runs import Run, RunLog
 from wattlake.tables import TableSpec
 
+T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+UPSERT_ROWS = 1_000_000  # parser batches are gathered up to this many rows per upsert
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,8 @@ class Runner:
                             {"f": artifact.key},
                         )
                 with self.lake.open(artifact) as stream:
-                    for table_name, batch in parser(stream, report):
+                    batches = prefetch(coalesce(parser(stream, report), UPSERT_ROWS))
+                    for table_name, batch in batches:
                         report.rows_loaded += tx.upsert(spec.table(table_name), batch)
                 if not report.balanced:
                     raise WattlakeError(
@@ -176,3 +183,60 @@ def expand_paths(
             yield p
         else:
             raise InputError(f"{p} does not exist", hint="check the path; folders are searched")
+
+
+def coalesce(batches: Iterable[tuple[str, pa.Table]], rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """Gather consecutive batches of one table up to ``rows`` rows: fewer, larger upserts
+    (each upsert has a fixed cost), while memory stays bounded by ``rows``."""
+    pending: list[pa.Table] = []
+    name: str | None = None
+    size = 0
+    for table_name, batch in batches:
+        if pending and (table_name != name or size + batch.num_rows > rows):
+            yield name or table_name, pa.concat_tables(pending)
+            pending, size = [], 0
+        name = table_name
+        pending.append(batch)
+        size += batch.num_rows
+    if pending and name is not None:
+        yield name, pa.concat_tables(pending)
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``items`` in a background thread, ``depth`` ahead: parsing the next batch overlaps
+    loading this one (pyarrow and the engines release the GIL). Errors re-raise here."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as exc:
+            q.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="wattlake-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)

@@ -13,14 +13,14 @@ import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from wattlake.engines import Engine, Tx
 from wattlake.parsing import Reject
-from wattlake.tables import UTC_TS, Column, TableSpec
+from wattlake.tables import UTC_TS, Column, TableSpec, utcnow
 
 S, I64, F64 = pa.string(), pa.int64(), pa.float64()
 
@@ -67,7 +67,7 @@ SYSTEM_TABLES = (RUNS, RUN_STEPS, REJECTS, STATE)
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    return utcnow().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
 @dataclass
@@ -113,7 +113,7 @@ class Run:
         """Record a step; an exception marks it failed (and is re-raised unless told not to)."""
         step = Step(name, target)
         self.steps.append(step)
-        started = datetime.now(UTC)
+        started = utcnow()
         t0 = time.perf_counter()
         try:
             yield step
@@ -133,7 +133,7 @@ class Run:
         else:
             status = "partial" if self.failed_steps else "ok"
             text = "; ".join(f"{s.target}: {s.error}" for s in self.failed_steps) or None
-        self.log.engine.upsert(RUNS, _runs_row(self, status, text, datetime.now(UTC)))
+        self.log.engine.upsert(RUNS, _runs_row(self, status, text, utcnow()))
         return status
 
 
@@ -144,7 +144,7 @@ class RunLog:
             engine.ensure(spec)
 
     def start(self, pipeline: str, params: Mapping[str, Any] | None = None) -> Run:
-        run = Run(self, new_run_id(), pipeline, dict(params or {}), datetime.now(UTC))
+        run = Run(self, new_run_id(), pipeline, dict(params or {}), utcnow())
         self.engine.upsert(RUNS, _runs_row(run, "running", None, None))
         return run
 
@@ -155,7 +155,7 @@ class RunLog:
             "rows_rejected": step.rows_rejected, "started_at": started, "seconds": seconds,
             "error": step.error,
         }  # fmt: skip
-        self.engine.upsert(RUN_STEPS, pa.Table.from_pylist([row], RUN_STEPS.arrow_schema))
+        self.engine.upsert(RUN_STEPS, RUN_STEPS.from_rows([row]))
 
     def write_rejects(self, tx: Tx, run_id: str, rejects: list[Reject]) -> None:
         if not rejects:
@@ -193,12 +193,12 @@ class RunLog:
         return json.loads(rows.column(0)[0].as_py()) if rows.num_rows else default
 
     def set_state(self, key: str, value: Any, tx: Tx | None = None) -> None:
-        row = pa.Table.from_pylist(
+        row = RUNS.from_rows(
             [
                 {
                     "key": key,
                     "value": json.dumps(value, default=str),
-                    "updated_at": datetime.now(UTC),
+                    "updated_at": utcnow(),
                 }
             ],
             STATE.arrow_schema,
@@ -216,4 +216,4 @@ def _runs_row(run: Run, status: str, error: str | None, finished: datetime | Non
         "started_at": run.started_at, "finished_at": finished, "rows_read": run.rows_read,
         "rows_loaded": run.rows_loaded, "rows_rejected": run.rows_rejected, "error": error,
     }  # fmt: skip
-    return pa.Table.from_pylist([row], RUNS.arrow_schema)
+    return RUNS.from_rows([row])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -49,6 +51,16 @@ class TableSpec:
             ]
         )
 
+    def from_rows(self, rows: list[dict[str, Any]]) -> pa.Table:
+        """A table of this spec from Python rows (missing keys are null).
+
+        Built column by column: ``pa.Table.from_pylist`` imports pandas (~1 s) on first use.
+        """
+        return pa.Table.from_arrays(
+            [pa.array([r.get(c.name) for r in rows], c.type) for c in self.columns],
+            schema=self.arrow_schema,
+        )
+
     def conform(self, table: pa.Table) -> pa.Table:
         """Select and cast ``table``'s columns to this spec (missing nullable columns become null)."""
         arrays = []
@@ -81,3 +93,9 @@ def sql_type(t: pa.DataType, dialect: str) -> str:
     if pa.types.is_decimal(t):
         return f"DECIMAL({t.precision},{t.scale})"
     raise TypeError(f"no SQL type for Arrow type {t}")
+
+
+def utcnow() -> datetime:
+    """Now in UTC as a naive datetime: what Arrow's UTC timestamp columns take without
+    converting (a tz-aware value makes pyarrow import pandas, ~1 s on first use)."""
+    return datetime.now(UTC).replace(tzinfo=None)

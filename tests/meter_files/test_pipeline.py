@@ -99,7 +99,9 @@ def test_broken_rows_go_to_rejects_and_counts_balance(runner: Runner, tmp_path: 
     assert stored.to_pylist()[0]["rows_rejected"] == 2
 
 
-def test_failure_mid_load_leaves_the_warehouse_as_before(runner: Runner, tmp_path: Path) -> None:
+def test_failure_mid_load_leaves_the_warehouse_as_before(
+    runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from datetime import date
 
     good = tmp_path / "LP_1_good.csv"
@@ -115,8 +117,11 @@ def test_failure_mid_load_leaves_the_warehouse_as_before(runner: Runner, tmp_pat
             if i == 0:
                 raise OSError("connection lost mid-file")
 
-    # Tiny blocks so the file arrives in several batches and one is loaded before the error.
+    # Tiny blocks and upserts so the file arrives in several batches and one is upserted
+    # inside the transaction before the error.
     import wattlake.sources.meter_files.parse as parse_mod
+
+    monkeypatch.setattr("wattlake.pipeline.UPSERT_ROWS", 100)
 
     old = parse_mod.BLOCK_SIZE
     parse_mod.BLOCK_SIZE = 16 * 1024

@@ -100,97 +100,118 @@ def _lines(offset: int, n: int, invalid: list[int]) -> pa.Array:
     return pa.array(rows + 2 + np.searchsorted(thresholds, rows, side="right"))
 
 
+def _empty(a: pa.Array) -> pa.Array:
+    return pc.equal(pc.binary_length(a), 0)
+
+
 def _convert(
     table: pa.Table, lines: pa.Array, layout: Layout, report: FileReport, timezone: str
 ) -> pa.Table | None:
     cols = {name: table.column(name).combine_chunks() for name in layout.fields}
-    stripped = {name: pc.utf8_trim_whitespace(a) for name, a in cols.items()}
     # Blank lines arrive as rows whose every field is empty: they are not data.
-    blank = None
-    for a in stripped.values():
-        e = pc.equal(a, "")
-        blank = e if blank is None else pc.and_(blank, e)
-    assert blank is not None
-    data = pc.invert(blank)
-    n_data = pc.sum(data).as_py() or 0
+    blank = _empty(cols[layout.fields[0]])
+    if pc.any(blank).as_py():
+        for a in list(cols.values())[1:]:
+            blank = pc.and_(blank, _empty(a))
+    n_rows = len(blank)
+    n_blank = pc.sum(blank).as_py() or 0
+    n_data = n_rows - n_blank
     report.rows_read += n_data
     if n_data == 0:
         return None
-    if n_data != len(blank):
+    if n_blank:
+        data = pc.invert(blank)
         cols = {k: pc.filter(v, data) for k, v in cols.items()}
-        stripped = {k: pc.filter(v, data) for k, v in stripped.items()}
         lines = pc.filter(lines, data)
 
-    ok = pa.array([True] * n_data)
     checks: list[tuple[str, str, pa.Array]] = []  # (field, rule, bad mask)
     out: dict[str, pa.Array] = {}
     for f in layout.required:
-        checks.append((f, "missing_field", pc.equal(stripped[f], "")))
-    ts, bad = _timestamps(stripped[layout.timestamp_field], optional=False)
+        checks.append((f, "missing_field", _empty(cols[f])))
+    ts, bad = _timestamps(cols[layout.timestamp_field], optional=False)
     out[layout.timestamp_field] = ts
     checks.append((layout.timestamp_field, "bad_date", bad))
     for f in layout.optional_timestamps:
-        ts, bad = _timestamps(stripped[f], optional=True)
+        ts, bad = _timestamps(cols[f], optional=True)
         out[f] = ts
         checks.append((f, "bad_date", bad))
     for f in layout.numbers:
-        val, bad = _numbers(stripped[f], _NUMBER_RE, pa.float64())
+        val, bad = _numbers(cols[f], _NUMBER_RE, pa.float64())
         out[f] = val
         checks.append((f, "bad_number", bad))
     for f in layout.integers:
-        val, bad = _numbers(stripped[f], _INTEGER_RE, pa.int64())
+        val, bad = _numbers(cols[f], _INTEGER_RE, pa.int64())
         out[f] = val
         checks.append((f, "bad_integer", bad))
     for f in layout.booleans:
-        low = pc.utf8_lower(stripped[f])
-        out[f] = pc.if_else(pc.equal(stripped[f], ""), None, pc.equal(low, "true"))
+        low = pc.utf8_lower(pc.utf8_trim_whitespace(cols[f]))
+        out[f] = pc.if_else(_empty(low), None, pc.equal(low, "true"))
         bad = pc.invert(pc.is_in(low, pa.array(["true", "false", ""])))
         checks.append((f, "bad_boolean", bad))
 
+    ok: pa.Array | None = None  # None: every row so far is fine
     for f, rule, mask in checks:
-        hit = pc.and_(pc.fill_null(mask, False), ok)
+        hit = pc.fill_null(mask, False)
+        if ok is not None:
+            hit = pc.and_(hit, ok)
         if pc.any(hit).as_py():
             idx = pc.indices_nonzero(hit).to_pylist()
-            raws = [",".join(cols[c][i].as_py() for c in layout.fields) for i in idx]
-            for i, raw in zip(idx, raws, strict=True):
+            for i in idx:
+                raw = ",".join(cols[c][i].as_py() for c in layout.fields)
                 report.reject(lines[i].as_py(), f, rule, raw)
-            ok = pc.and_(ok, pc.invert(hit))
+            not_hit = pc.invert(hit)
+            ok = not_hit if ok is None else pc.and_(ok, not_hit)
 
     for f in layout.fields:
         if f not in out:
-            out[f] = stripped[f]
+            out[f] = cols[f]
     ts_field = layout.timestamp_field
     local = out[ts_field]
-    utc_name = ts_field.replace("_local", "_utc")
-    out[utc_name] = pc.assume_timezone(
+    out[ts_field.replace("_local", "_utc")] = pc.assume_timezone(
         local, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
-    ).cast(pa.timestamp("us", tz="UTC"))
-    out["local_date"] = (
-        pc.cast(local, pa.date32(), safe=False) if len(local) else pa.array([], pa.date32())
     )
+    out["local_date"] = pc.cast(local, pa.date32())
     if layout.table.name == "meter_reads":
-        out["layout"] = pa.array([layout.name] * n_data)
-    out["_source_file"] = pa.array([report.source_file] * n_data)
+        out["layout"] = _constant(layout.name, n_data)
+    out["_source_file"] = _constant(report.source_file, n_data)
     result = pa.table(out)
-    if not pc.all(ok).as_py():
+    if ok is not None:
         result = result.filter(ok)
     return layout.table.conform(result)
 
 
+def _constant(value: str, n: int) -> pa.Array:
+    """``value`` repeated ``n`` times (dictionary-decoded: far cheaper than a Python list)."""
+    indices = pa.array(np.zeros(n, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value])).cast(pa.string())
+
+
 def _timestamps(values: pa.Array, *, optional: bool) -> tuple[pa.Array, pa.Array]:
     """Parse ``dd/mm/YYYY[ H:MM[:SS]]``; returns (timestamps, bad mask). Rejects 31/02."""
-    parsed = None
-    for fmt in TIME_FORMATS:
-        attempt = pc.strptime(values, format=fmt, unit="us", error_is_null=True)
-        parsed = attempt if parsed is None else pc.coalesce(parsed, attempt)
-    assert parsed is not None
-    # strptime rolls 31/02 over into March: a parsed month unlike the written one is impossible.
-    written = pc.extract_regex(values, _MONTH_RE).field("m")
-    written_month = pc.cast(pc.if_else(pc.equal(written, ""), None, written), pa.int64())
-    rolled = pc.not_equal(pc.month(parsed), written_month)
-    bad = pc.or_kleene(pc.is_null(parsed), pc.fill_null(rolled, True))
+    parsed = pc.strptime(values, format=TIME_FORMATS[0], unit="us", error_is_null=True)
+    for fmt in TIME_FORMATS[1:]:
+        missing = pc.is_null(parsed)
+        if not pc.any(missing).as_py():
+            break
+        # Other formats (and stray whitespace) only for the rows the first one missed.
+        retry = pc.strptime(
+            pc.utf8_trim_whitespace(values), format=fmt, unit="us", error_is_null=True
+        )
+        parsed = pc.coalesce(parsed, retry)
+    bad = pc.is_null(parsed)
+    # strptime rolls 31/02 over into 03/03: only a day <= 3 can be such a roll-over, and for
+    # those the written month must match the parsed one.
+    suspect = pc.fill_null(pc.less_equal(pc.day(parsed), 3), False)
+    if pc.any(suspect).as_py():
+        idx = pc.indices_nonzero(suspect)
+        written = pc.extract_regex(pc.take(values, idx), _MONTH_RE).field("m")
+        rolled = pc.not_equal(pc.month(pc.take(parsed, idx)), pc.cast(written, pa.int64()))
+        mask = np.zeros(len(values), dtype=bool)
+        mask[idx.to_numpy()[rolled.to_numpy(zero_copy_only=False)]] = True
+        bad = pc.or_(bad, pa.array(mask))
     if optional:
-        empty = pc.or_(pc.equal(values, ""), pc.equal(values, OLE_ZERO))
+        trimmed = pc.utf8_trim_whitespace(values)
+        empty = pc.or_(_empty(trimmed), pc.equal(trimmed, OLE_ZERO))
         bad = pc.and_(bad, pc.invert(empty))
         parsed = pc.if_else(empty, pa.scalar(None, LOCAL_TS), parsed)
     return parsed.cast(LOCAL_TS), bad
@@ -198,10 +219,13 @@ def _timestamps(values: pa.Array, *, optional: bool) -> tuple[pa.Array, pa.Array
 
 def _numbers(values: pa.Array, regex: str, typ: pa.DataType) -> tuple[pa.Array, pa.Array]:
     """Cast text to ``typ``; empty → null; returns (values, bad mask)."""
-    empty = pc.equal(values, "")
+    empty = _empty(values)
+    no_bad = pa.array(np.zeros(len(values), dtype=bool))
     try:
-        return pc.cast(pc.if_else(empty, None, values), typ), pa.array([False] * len(values))
+        return pc.cast(pc.if_else(empty, None, values), typ), no_bad
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = pc.utf8_trim_whitespace(values)
+        empty = _empty(values)
         good = pc.match_substring_regex(values, regex)
         bad = pc.and_(pc.invert(good), pc.invert(empty))
         clean = pc.if_else(pc.or_(bad, empty), None, values)
