@@ -145,7 +145,7 @@ def run_seed(path: str) -> dict[str, float]:
                     data_type=rec["Data Type"],
                     energy=rec["Data Value"],
                     units=rec["Units"],
-                )  # fmt: skip
+                )
             )
             rows += 1
         session.commit()

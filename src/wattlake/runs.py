@@ -193,15 +193,8 @@ class RunLog:
         return json.loads(rows.column(0)[0].as_py()) if rows.num_rows else default
 
     def set_state(self, key: str, value: Any, tx: Tx | None = None) -> None:
-        row = RUNS.from_rows(
-            [
-                {
-                    "key": key,
-                    "value": json.dumps(value, default=str),
-                    "updated_at": utcnow(),
-                }
-            ],
-            STATE.arrow_schema,
+        row = STATE.from_rows(
+            [{"key": key, "value": json.dumps(value, default=str), "updated_at": utcnow()}]
         )
         if tx is not None:
             tx.upsert(STATE, row)
