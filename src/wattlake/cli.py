@@ -132,6 +132,9 @@ def runs(
     run_id: Annotated[str | None, typer.Argument(help="Show this run's steps")] = None,
     limit: Annotated[int, typer.Option(help="How many recent runs")] = 20,
     rejects: Annotated[bool, typer.Option(help="With RUN_ID: list its rejected rows")] = False,
+    format: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="table, csv or json")
+    ] = OutFormat.table,
 ) -> None:
     """Recent pipeline runs with their status and row counts, or one run's steps."""
     from wattlake.engines import connect
@@ -139,7 +142,12 @@ def runs(
 
     log = RunLog(connect(get_settings().warehouse_url))
     if run_id is None:
-        _print_table(log.recent(limit), "recent runs")
+        recent = log.recent(limit)
+        if format is OutFormat.table:
+            recent = recent.select(
+                ["run_id", "pipeline", "status", "rows_read", "rows_loaded", "rows_rejected"]
+            )
+        _print_table(recent, "recent runs", format)
     elif rejects:
         _print_table(
             log.engine.query(
@@ -148,9 +156,10 @@ def runs(
                 {"id": run_id, "limit": limit},
             ),
             f"rejects of {run_id}",
+            format,
         )
     else:
-        _print_table(log.steps(run_id), f"steps of {run_id}")
+        _print_table(log.steps(run_id), f"steps of {run_id}", format)
     log.engine.close()
 
 

@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import fsspec
@@ -117,7 +117,7 @@ class Lake:
         except OSError as exc:
             self._discard(tmp)
             raise LakeError(f"could not write {key} to the lake at {self.url}: {exc}") from exc
-        return Artifact(source, key, sha, path, size, utcnow(), run_id, dict(params or {}))
+        return Artifact(source, key, sha, path, size, datetime.now(UTC), run_id, dict(params or {}))
 
     def put_bytes(
         self,
@@ -197,7 +197,7 @@ def _row(a: Artifact, loaded_at: datetime | None) -> dict[str, Any]:
         "sha256": a.sha256,
         "path": a.path,
         "bytes": a.bytes,
-        "fetched_at": a.fetched_at,
+        "fetched_at": a.fetched_at.astimezone(UTC).replace(tzinfo=None),
         "params": json.dumps(dict(a.params), sort_keys=True, default=str),
         "run_id": a.run_id,
         "loaded_at": loaded_at,
