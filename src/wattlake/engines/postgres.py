@@ -1,4 +1,4 @@
-"""PostgreSQL engine: binary ``COPY`` into a staging table, then ``INSERT … ON CONFLICT DO UPDATE``.
+"""PostgreSQL engine: ``COPY`` (CSV written by Arrow) into a staging table, then ``INSERT … ON CONFLICT DO UPDATE``.
 
 Tables carry a real PRIMARY KEY. Gold models and queries are written in DuckDB's dialect and
 transpiled by sqlglot. ``schema`` (optional) puts every table in that schema via search_path.
@@ -6,11 +6,13 @@ transpiled by sqlglot. ``schema`` (optional) puts every table in that schema via
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from wattlake.engines.base import Params, create_table_sql, load_model, transpile
 from wattlake.errors import WarehouseError
@@ -24,26 +26,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "PostgreSQL support needs the `postgres` extra: pip install 'wattlake[postgres]'"
     ) from exc
 
-_COPY_TYPES = {
-    "TEXT": "text",
-    "DOUBLE PRECISION": "float8",
-    "BIGINT": "int8",
-    "INTEGER": "int4",
-    "BOOLEAN": "bool",
-    "DATE": "date",
-    "TIMESTAMPTZ": "timestamptz",
-    "TIMESTAMP": "timestamp",
-}
 _COPY_CHUNK = 200_000
+_CSV = pacsv.WriteOptions(include_header=False)
 
 
 def _q(name: str) -> str:
     return f'"{name}"'
-
-
-def _copy_type(t: pa.DataType) -> str:
-    sql = sql_type(t, "postgres")
-    return _COPY_TYPES.get(sql, "numeric")
 
 
 class PostgresTx:
@@ -68,31 +56,36 @@ class PostgresTx:
             self._staged.add(stage)
         else:
             self._conn.execute(f"TRUNCATE {stage}")
-        types = [_copy_type(c.type) for c in spec.columns]
         with self._conn.cursor() as cur:
-            for offset in range(0, table.num_rows, _COPY_CHUNK):
-                part = table.slice(offset, _COPY_CHUNK)
-                with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(types)
-                    for row in zip(*(c.to_pylist() for c in part.columns), strict=True):
-                        copy.write_row(row)
-            select = f"SELECT {cols} FROM {stage}"
-            if spec.primary_key:
-                keys = ", ".join(_q(k) for k in spec.primary_key)
-                # A batch that repeats a key: the last occurrence (highest ctid) wins.
-                select = (
-                    f"SELECT DISTINCT ON ({keys}) {cols} FROM {stage} ORDER BY {keys}, ctid DESC"
+            # Arrow writes CSV in C (strings quoted, nulls as bare empty fields, which is
+            # exactly PostgreSQL's CSV convention): ~10x faster than a Python write_row loop.
+            with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT CSV)") as copy:
+                for offset in range(0, table.num_rows, _COPY_CHUNK):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(table.slice(offset, _COPY_CHUNK), buf, _CSV)
+                    copy.write(buf.getbuffer())
+            if not spec.primary_key:
+                cur.execute(f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM {stage}")
+                return int(table.num_rows)
+            keys = ", ".join(_q(k) for k in spec.primary_key)
+            updates = [c for c in spec.column_names if c not in spec.primary_key]
+            conflict = (
+                "DO UPDATE SET " + ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in updates)
+                if updates
+                else "DO NOTHING"
+            )
+            insert = f"INSERT INTO {_q(spec.name)} ({cols}) {{}} ON CONFLICT ({keys}) {conflict}"
+            try:
+                # Fast path: a batch without repeated keys needs no sort.
+                with self._conn.transaction():
+                    cur.execute(insert.format(f"SELECT {cols} FROM {stage}"))
+            except psycopg.errors.CardinalityViolation:
+                # The batch repeats a key: the last occurrence (highest ctid) wins.
+                cur.execute(
+                    insert.format(
+                        f"SELECT DISTINCT ON ({keys}) {cols} FROM {stage} ORDER BY {keys}, ctid DESC"
+                    )
                 )
-            sql = f"INSERT INTO {_q(spec.name)} ({cols}) {select}"
-            if spec.primary_key:
-                keys = ", ".join(_q(k) for k in spec.primary_key)
-                updates = [c for c in spec.column_names if c not in spec.primary_key]
-                if updates:
-                    sets = ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in updates)
-                    sql += f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-                else:
-                    sql += f" ON CONFLICT ({keys}) DO NOTHING"
-            cur.execute(sql)
         return int(table.num_rows)
 
 
