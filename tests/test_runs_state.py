@@ -27,3 +27,4 @@ def test_run_steps_record_failures_without_stopping(engine: Engine) -> None:
     assert "bad file" in steps[1]["error"]
     row = log.recent(1).to_pylist()[0]
     assert (row["status"], row["rows_loaded"]) == ("partial", 5)
+    assert (row["steps_ok"], row["steps_failed"]) == (1, 1)

@@ -145,7 +145,16 @@ def runs(
         recent = log.recent(limit)
         if format is OutFormat.table:
             recent = recent.select(
-                ["run_id", "pipeline", "status", "rows_read", "rows_loaded", "rows_rejected"]
+                [
+                    "run_id",
+                    "pipeline",
+                    "status",
+                    "steps_ok",
+                    "steps_failed",
+                    "rows_read",
+                    "rows_loaded",
+                    "rows_rejected",
+                ]
             )
         _print_table(recent, "recent runs", format)
     elif rejects:

@@ -92,10 +92,8 @@ class Runner:
         reports: list[FileReport] = []
         try:
             for i, path in enumerate(files):
-                with run.step("bronze", path.name, reraise=False) as step:
-                    with path.open("rb") as fh:
-                        artifact = self.store(spec, run, path.name, fh)
-                    step.rows_read = 0
+                with run.step("bronze", path.name, reraise=False), path.open("rb") as fh:
+                    artifact = self.store(spec, run, path.name, fh)
                 if run.steps[-1].status == "ok":
                     reports.append(self.load_artifact(spec, run, artifact, force=force))
                 if progress:

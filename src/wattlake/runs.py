@@ -174,9 +174,15 @@ class RunLog:
         tx.upsert(REJECTS, table)
 
     def recent(self, limit: int = 20) -> pa.Table:
+        """The newest runs, each with how many of its steps succeeded and failed."""
         return self.engine.query(
-            "SELECT run_id, pipeline, status, started_at, finished_at, rows_read, rows_loaded, "
-            "rows_rejected, error FROM runs ORDER BY started_at DESC LIMIT $limit",
+            "SELECT r.run_id, r.pipeline, r.status, r.started_at, r.finished_at, "
+            "(SELECT count(*) FROM run_steps s WHERE s.run_id = r.run_id "
+            " AND s.status = 'ok') AS steps_ok, "
+            "(SELECT count(*) FROM run_steps s WHERE s.run_id = r.run_id "
+            " AND s.status = 'failed') AS steps_failed, "
+            "r.rows_read, r.rows_loaded, r.rows_rejected, r.error "
+            "FROM runs r ORDER BY r.started_at DESC LIMIT $limit",
             {"limit": limit},
         )
 
