@@ -1,0 +1,1 @@
+"""Local stand-ins for remote data sources, for tests and demos."""
