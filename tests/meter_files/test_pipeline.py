@@ -122,6 +122,7 @@ def test_failure_mid_load_leaves_the_warehouse_as_before(
     import wattlake.sources.meter_files.parse as parse_mod
 
     monkeypatch.setattr("wattlake.pipeline.UPSERT_ROWS", 100)
+    monkeypatch.setattr(parse_mod, "BATCH_ROWS", 1000)
 
     old = parse_mod.BLOCK_SIZE
     parse_mod.BLOCK_SIZE = 16 * 1024

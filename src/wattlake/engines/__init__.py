@@ -8,14 +8,20 @@ from wattlake.errors import ConfigError
 __all__ = ["Engine", "Tx", "connect", "load_model", "transpile"]
 
 
-def connect(url: str, *, schema: str | None = None, read_only: bool = False) -> Engine:
+def connect(
+    url: str,
+    *,
+    schema: str | None = None,
+    read_only: bool = False,
+    duckdb_memory_limit: str = "512MB",
+) -> Engine:
     """Open the warehouse at ``url`` (``read_only`` refuses every write)."""
     if url.startswith("duckdb://"):
         from wattlake.engines.duckdb import DuckDBEngine
 
         # SQLAlchemy style: duckdb:///relative.db, duckdb:////absolute.db, duckdb:///:memory:
         path = url.removeprefix("duckdb://").removeprefix("/") or ":memory:"
-        return DuckDBEngine(path, read_only=read_only)
+        return DuckDBEngine(path, read_only=read_only, memory_limit=duckdb_memory_limit)
     if url.startswith(("postgresql://", "postgres://")):
         from wattlake.engines.postgres import PostgresEngine
 
