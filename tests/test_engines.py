@@ -107,3 +107,31 @@ def test_gold_models_transpile_to_postgres() -> None:
     for name in ("meter_daily", "meter_daily_mixed"):
         pg = transpile(load_model(name).sql, "postgres")
         assert "GROUP BY" in pg and "$" not in pg
+
+
+def test_large_transactions_stage_and_merge_atomically(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past DIRECT_ROWS a DuckDB transaction stages batches on disk; same results, same
+    atomicity, no staging table left behind."""
+    monkeypatch.setattr("wattlake.engines.duckdb.DIRECT_ROWS", 2)
+    engine.ensure(SPEC)
+    engine.upsert(SPEC, batch([("keep", 0, 1.0, None), ("a", 0, 0.0, "old")]))
+    with engine.transaction() as tx:
+        tx.upsert(SPEC, batch([("a", 0, 1.0, "first")]))
+        tx.upsert(SPEC, batch([("a", 1, 2.0, None), ("b", 0, 3.0, None)]))
+        tx.upsert(SPEC, batch([("a", 0, 9.0, "last"), ("c", 0, 4.0, None)]))
+    rows = [(r[0], r[1].hour, r[2], r[3]) for r in all_rows(engine)]  # type: ignore[attr-defined]
+    assert rows == [
+        ("a", 0, 9.0, "last"), ("a", 1, 2.0, None), ("b", 0, 3.0, None),
+        ("c", 0, 4.0, None), ("keep", 0, 1.0, None),
+    ]  # fmt: skip
+    with pytest.raises(RuntimeError), engine.transaction() as tx:
+        tx.upsert(SPEC, batch([("x", 0, 1.0, None), ("y", 0, 1.0, None), ("z", 0, 1.0, None)]))
+        tx.upsert(SPEC, batch([("keep", 0, 5.0, None)]))
+        raise RuntimeError("power cut")
+    assert len(all_rows(engine)) == 5
+    leftovers = engine.query(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '_wl_stage%'"
+    )
+    assert leftovers.column(0)[0].as_py() == 0

@@ -13,19 +13,23 @@ trip over an unfinished result. Writes are serialized by a lock (DuckDB allows o
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from wattlake.engines.base import Params, create_table_sql, load_model
 from wattlake.errors import WarehouseError
-from wattlake.tables import TableSpec, sql_type
+from wattlake.tables import Column, TableSpec, sql_type
 
 _STAGE = "_wl_stage"
+DIRECT_ROWS = 1_000_000  # rows per table a transaction writes directly before staging
 
 
 def _q(name: str) -> str:
@@ -33,41 +37,104 @@ def _q(name: str) -> str:
 
 
 class DuckDBTx:
-    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
-        self._cur = cur
+    """A unit of work, applied in one DuckDB transaction when the ``with`` block ends.
+
+    DuckDB keeps a transaction's own rows in memory (measured: 1.1 GB more RSS for a 10M-row
+    file in one transaction), so nothing is written inside the transaction while a file is
+    parsed. Statements are recorded; small upserts keep their Arrow batch; once a table has
+    ``DIRECT_ROWS`` pending rows, its batches are appended to a committed staging table on
+    disk instead. At the end the recorded work replays, in order, in one short transaction
+    that either commits all of it or none; staging tables are dropped either way.
+    """
+
+    def __init__(self, side: duckdb.DuckDBPyConnection) -> None:
+        self._side = side  # autocommit cursor for staging tables
+        self._ops: list[tuple[str, Any, Any]] = []  # ("sql", sql, params) | ("up", spec, src)
+        self._pending: dict[str, int] = {}
+        self._staged: dict[str, str] = {}  # table -> staging table
+        self._ord = 0
 
     def execute(self, sql: str, params: Params = None) -> None:
-        self._cur.execute(sql, dict(params) if params else None)
+        self._ops.append(("sql", sql, dict(params) if params else None))
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
-        if table.num_rows == 0:
+        n = int(table.num_rows)
+        if n == 0:
             return 0
         table = spec.conform(table)
-        cols = ", ".join(_q(c) for c in spec.column_names)
-        cur = self._cur
-        cur.register(_STAGE, table)
+        pending = self._pending.get(spec.name, 0) + n
+        self._pending[spec.name] = pending
+        if spec.name not in self._staged and pending <= DIRECT_ROWS:
+            self._ops.append(("up", spec, table))
+            return n
+        stage = self._staged.get(spec.name)
+        if stage is None:
+            stage = self._staged[spec.name] = f"{_STAGE}_{spec.name}_{secrets.token_hex(4)}"
+            staged = TableSpec(stage, (*spec.columns, Column("_wl_ord", pa.int64())), ())
+            self._side.execute(create_table_sql(staged, "duckdb", primary_key=False))
+        lo, hi = self._ord, self._ord + n
+        self._ord = hi
+        self._side.register(_STAGE, table.append_column("_wl_ord", pa.array(np.arange(lo, hi))))
         try:
-            source = _STAGE
-            if spec.primary_key:
-                keys = ", ".join(_q(k) for k in spec.primary_key)
-                distinct = cur.execute(
-                    f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {_STAGE})"
-                ).fetchall()[0][0]
-                if distinct != table.num_rows:
-                    # The batch repeats a key: the last occurrence wins.
-                    cur.unregister(_STAGE)
-                    ordinal = pa.array(range(table.num_rows), pa.int64())
-                    cur.register(_STAGE, table.append_column("_wl_ord", ordinal))
-                    source = (
-                        f"(SELECT {cols} FROM {_STAGE} QUALIFY row_number() OVER "
-                        f"(PARTITION BY {keys} ORDER BY _wl_ord DESC) = 1)"
-                    )
-                match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.primary_key)
-                cur.execute(f"DELETE FROM {_q(spec.name)} AS t USING {_STAGE} AS s WHERE {match}")
-            cur.execute(f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM {source}")
+            self._side.execute(f"INSERT INTO {_q(stage)} SELECT * FROM {_STAGE}")
         finally:
+            self._side.unregister(_STAGE)
+        last = self._ops[-1] if self._ops else None
+        if last and last[0] == "up" and isinstance(last[2], tuple) and last[1] is spec:
+            self._ops[-1] = ("up", spec, (stage, last[2][1], hi))  # extend the same range
+        else:
+            self._ops.append(("up", spec, (stage, lo, hi)))
+        return n
+
+    def apply(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Replay the recorded work on ``cur`` (inside its transaction)."""
+        for kind, a, b in self._ops:
+            if kind == "sql":
+                cur.execute(a, b)
+            elif isinstance(b, pa.Table):
+                _merge(cur, a, b)
+            else:
+                stage, lo, hi = b
+                _merge(
+                    cur, a, f"(SELECT * FROM {_q(stage)} WHERE _wl_ord >= {lo} AND _wl_ord < {hi})"
+                )
+
+    def discard(self) -> None:
+        for stage in self._staged.values():
+            self._side.execute(f"DROP TABLE IF EXISTS {_q(stage)}")
+        self._staged.clear()
+
+
+def _merge(cur: duckdb.DuckDBPyConnection, spec: TableSpec, source: pa.Table | str) -> None:
+    """Upsert ``source`` (an Arrow table, or a staged subquery with ``_wl_ord``) into
+    ``spec``: delete the stored rows whose key it holds, insert it; when it repeats a key, the
+    last occurrence wins."""
+    cols = ", ".join(_q(c) for c in spec.column_names)
+    if isinstance(source, pa.Table):
+        ordinal = pa.array(np.arange(source.num_rows, dtype=np.int64))
+        cur.register(_STAGE, source.append_column("_wl_ord", ordinal))
+        src = _STAGE
+    else:
+        src = source
+    try:
+        select = src
+        if spec.primary_key:
+            keys = ", ".join(_q(k) for k in spec.primary_key)
+            total, distinct = cur.execute(
+                f"SELECT (SELECT count(*) FROM {src}), "
+                f"(SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {src}))"
+            ).fetchall()[0]
+            if distinct != total:
+                select = (
+                    f"(SELECT * FROM {src} QUALIFY row_number() OVER "
+                    f"(PARTITION BY {keys} ORDER BY _wl_ord DESC) = 1)"
+                )
+            match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.primary_key)
+            cur.execute(f"DELETE FROM {_q(spec.name)} AS t USING {src} AS s WHERE {match}")
+        cur.execute(f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM {select} AS _u")
+    finally:
+        if isinstance(source, pa.Table):
             cur.unregister(_STAGE)
-        return int(table.num_rows)
 
 
 class DuckDBEngine:
@@ -96,6 +163,18 @@ class DuckDBEngine:
                 "or point WATTLAKE_WAREHOUSE at PostgreSQL for many processes",
             ) from exc
         self._write_lock = threading.RLock()
+        if not read_only:
+            self._drop_leftover_stages()
+
+    def _drop_leftover_stages(self) -> None:
+        """Staging tables of a process that died mid-transaction: their work never applied."""
+        cur = self._cursor()
+        names = cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE starts_with(table_name, ?)",
+            [f"{_STAGE}_"],
+        ).fetchall()
+        for (name,) in names:
+            cur.execute(f"DROP TABLE IF EXISTS {_q(name)}")
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()
@@ -129,15 +208,19 @@ class DuckDBEngine:
     @contextmanager
     def transaction(self) -> Iterator[DuckDBTx]:
         with self._write_lock:
-            cur = self._cursor()
-            cur.begin()
+            tx = DuckDBTx(self._cursor())
             try:
-                yield DuckDBTx(cur)
-            except BaseException:
-                cur.rollback()
-                raise
-            else:
+                yield tx
+                cur = self._cursor()
+                cur.begin()
+                try:
+                    tx.apply(cur)
+                except BaseException:
+                    cur.rollback()
+                    raise
                 cur.commit()
+            finally:
+                tx.discard()
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
         with self.transaction() as tx:
