@@ -29,7 +29,7 @@ from wattlake.errors import WarehouseError
 from wattlake.tables import Column, TableSpec, sql_type
 
 _STAGE = "_wl_stage"
-DIRECT_ROWS = 1_000_000  # rows per table a transaction writes directly before staging
+DIRECT_ROWS = 250_000  # pending rows per table a transaction keeps in memory before staging
 
 
 def _q(name: str) -> str:
@@ -120,9 +120,10 @@ def _merge(cur: duckdb.DuckDBPyConnection, spec: TableSpec, source: pa.Table | s
         select = src
         if spec.primary_key:
             keys = ", ".join(_q(k) for k in spec.primary_key)
+            # Distinct key hashes: one 64-bit column is far cheaper to count than the key's
+            # columns. A hash collision only sends the batch down the dedupe path below.
             total, distinct = cur.execute(
-                f"SELECT (SELECT count(*) FROM {src}), "
-                f"(SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {src}))"
+                f"SELECT count(*), count(DISTINCT hash({keys})) FROM {src}"
             ).fetchall()[0]
             if distinct != total:
                 select = (
