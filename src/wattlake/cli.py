@@ -1,6 +1,11 @@
 """The ``wattlake`` command line.
 
     wattlake ingest meter-files PATH…     load LP/TOU files or folders
+    wattlake ingest hosting-capacity PATH…  load utility hosting-capacity / DER files
+    wattlake run hosting-capacity          refresh from the landing folder (changed files only)
+    wattlake ingest caiso-lmp FILE.zip…     load OASIS LMP zips already on disk
+    wattlake run caiso-lmp --start D …      fetch CAISO LMPs from OASIS (resumes, skips bronze)
+    wattlake sim oasis                      serve the OASIS stand-in
     wattlake runs [RUN_ID]                 recent runs, or one run's steps and rejects
     wattlake sql "SELECT …"                read-only query of the warehouse
     wattlake serve                         the HTTP API (OpenAPI docs at /docs)
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +42,16 @@ ingest_app = typer.Typer(
     help="Load files you already have (they are kept in bronze as-is).", no_args_is_help=True
 )
 app.add_typer(ingest_app, name="ingest")
-console = Console()
+run_app = typer.Typer(
+    help="Refresh a source from where it lives (its landing folder, or its remote API).",
+    no_args_is_help=True,
+)
+app.add_typer(run_app, name="run")
+sim_app = typer.Typer(
+    help="Local stand-ins for remote sources (tests, demos).", no_args_is_help=True
+)
+app.add_typer(sim_app, name="sim")
+console = Console(soft_wrap=True)  # long URLs and paths stay copyable
 err = Console(stderr=True)
 
 
@@ -125,6 +140,187 @@ def ingest_meter_files(
     Example: wattlake ingest meter-files ./exports/ LP_210095893_20150901T011608049.csv
     """
     _ingest("meter-files", paths, force)
+
+
+@ingest_app.command("hosting-capacity")
+def ingest_hosting_capacity(
+    paths: Annotated[list[Path], typer.Argument(help="Utility CSV files, or folders to search")],
+    force: Annotated[bool, typer.Option(help="Reload files already loaded (same content)")] = False,
+) -> None:
+    """Load hosting-capacity / DER files (format chosen by file name, see the formats folder).
+
+    Example: wattlake ingest hosting-capacity utility2_circuits.csv ./downloads/utility1/
+    """
+    _ingest("hosting-capacity", paths, force)
+
+
+@run_app.command("hosting-capacity")
+def run_hosting_capacity(
+    force: Annotated[bool, typer.Option(help="Reload every file even if unchanged")] = False,
+) -> None:
+    """Refresh from $WATTLAKE_HOME/landing/hosting_capacity/<utility>/: new or changed files
+    load (replacing their earlier rows), unchanged files are skipped, removed files' rows go.
+
+    Prints what each layer did per data set; exits 1 if a step failed.
+    """
+    from wattlake.pipeline import Runner
+    from wattlake.sources.hosting_capacity.pipeline import refresh
+
+    runner = Runner.open()
+    try:
+        with _progress() as bar:
+            task = bar.add_task("run hosting-capacity", total=None, item="")
+
+            def tick(item: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, item=item)
+
+            report = refresh(runner, force=force, progress=tick)
+    finally:
+        runner.close()
+    table = Table(title=f"run {report.run_id} ({report.seconds:.2f} s): {report.status}")
+    for col in ("utility", "data set", "file", "bronze", "silver", "read", "loaded", "rejected"):
+        table.add_column(col, justify="right" if col in ("read", "loaded", "rejected") else "left")
+    for ds in report.datasets:
+        for f in ds.files:
+            table.add_row(
+                ds.utility, ds.dataset, f.file, f.bronze, f.silver, str(f.rows_read),
+                str(f.rows_loaded) if not f.rows_deleted else f"-{f.rows_deleted}",
+                str(f.rows_rejected),
+            )  # fmt: skip
+    console.print(table)
+    layers = report.layers
+    console.print(
+        f"bronze {layers.bronze.status} ({layers.bronze.stored} stored, "
+        f"{layers.bronze.unchanged} unchanged) · silver {layers.silver.status} "
+        f"({layers.silver.rows_loaded:,} rows loaded, {layers.silver.rows_rejected} rejected, "
+        f"{layers.silver.rows_deleted:,} deleted) · gold {layers.gold.status}"
+    )
+    if report.note:
+        err.print(f"[yellow]{report.note}")
+    for e in report.errors:
+        err.print(f"[red]{e.layer} {e.target}: {e.error}")
+    if layers.silver.rows_rejected:
+        err.print(f"rejected rows: wattlake runs {report.run_id} --rejects")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+class OasisMarket(StrEnum):
+    DAM = "DAM"
+    RTM = "RTM"
+    RTPD = "RTPD"
+    HASP = "HASP"
+
+
+@ingest_app.command("caiso-lmp")
+def ingest_caiso_lmp(
+    paths: Annotated[list[Path], typer.Argument(help="OASIS SingleZip .zip files, or folders")],
+    force: Annotated[bool, typer.Option(help="Reload files already loaded (same content)")] = False,
+) -> None:
+    """Load CAISO OASIS LMP answers already on disk (PRC_LMP, PRC_INTVL_LMP, PRC_RTPD_LMP,
+    PRC_HASP_LMP zips with resultformat=6).
+
+    Example: wattlake ingest caiso-lmp ./oasis/20200101_20200101_PRC_LMP_DAM.zip ./more/
+    """
+    _ingest("caiso-lmp", paths, force)
+
+
+@run_app.command("caiso-lmp")
+def run_caiso_lmp(
+    start: Annotated[
+        datetime, typer.Option(formats=["%Y-%m-%d"], help="First Pacific operating day")
+    ],
+    end: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last operating day, inclusive [default: START]"),
+    ] = None,
+    market: Annotated[OasisMarket, typer.Option(help="Market run")] = OasisMarket.DAM,
+    node: Annotated[
+        list[str] | None, typer.Option(help="Pricing node; repeat for several [default: hubs]")
+    ] = None,
+    all_nodes: Annotated[bool, typer.Option(help="Every APNode (one request per chunk)")] = False,
+    base_url: Annotated[
+        str, typer.Option(envvar="WATTLAKE_OASIS_URL", help="OASIS API root")
+    ] = "https://oasis.caiso.com/oasisapi",
+    refresh: Annotated[bool, typer.Option(help="Fetch windows already in bronze again")] = False,
+    min_interval: Annotated[
+        float, typer.Option(help="Seconds between requests (OASIS allows ~1 per 5 s)")
+    ] = 5.0,
+) -> None:
+    """Fetch CAISO LMPs for Pacific operating days START..END from OASIS and load them.
+
+    Windows already in bronze are not fetched again (an interrupted backfill resumes);
+    --refresh fetches them anyway. Exits 1 if a chunk failed (run again to retry it).
+
+    Example: wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --market DAM
+    --node TH_NP15_GEN-APND --node TH_SP15_GEN-APND
+    """
+    from datetime import timedelta
+
+    from wattlake.pipeline import Runner
+    from wattlake.sources.caiso.pipeline import backfill
+
+    first = start.date()
+    last = end.date() if end else first
+    if node and all_nodes:
+        raise typer.BadParameter("use --node or --all-nodes, not both")
+    runner = Runner.open()
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"caiso-lmp {market.value}", total=None, item="")
+
+            def tick(item: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, item=item)
+
+            result = backfill(
+                runner, first, last + timedelta(days=1), market.value, node or None,
+                all_nodes=all_nodes, base_url=base_url, refresh=refresh, progress=tick,
+                min_interval_s=min_interval,
+            )  # fmt: skip
+    finally:
+        runner.close()
+    run = result.run
+    console.print(
+        f"run {run.run_id}: {len(result.chunks)} chunks: {result.fetched} fetched, "
+        f"{result.from_bronze} loaded from bronze, {result.skipped} already loaded, "
+        f"{result.failed} failed; {result.rows_loaded:,} rows loaded, "
+        f"{result.rows_rejected} rejected; gold {'rebuilt' if result.gold_built else 'unchanged'}"
+    )
+    for s in run.failed_steps:
+        err.print(f"[red]{s.name} {s.target}: {s.error}")
+    if result.rows_rejected:
+        err.print(f"rejected rows: wattlake runs {run.run_id} --rejects")
+    if run.failed_steps:
+        raise typer.Exit(1)
+
+
+@sim_app.command("oasis")
+def sim_oasis(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port)")] = 8001,
+    rate_limit: Annotated[float, typer.Option(help="Seconds between requests, else 429")] = 5.0,
+    nodes: Annotated[int, typer.Option(help="APNodes served to all-node queries")] = 300,
+    seed: Annotated[int, typer.Option(help="Price model seed")] = 0,
+) -> None:
+    """Serve the CAISO OASIS stand-in (GET /oasisapi/SingleZip) until Ctrl-C."""
+    import time
+
+    from wattlake.sims.oasis import OasisSim
+
+    sim = OasisSim(all_nodes_count=nodes, seed=seed, rate_limit_s=rate_limit, host=host, port=port)
+    url = sim.start()
+    console.print(f"OASIS stand-in at {url}/SingleZip ({len(sim.nodes)} APNodes). Try:")
+    console.print(
+        f"  wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --base-url {url} "
+        f"--min-interval {max(rate_limit * 1.2, 0.01):g}"
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
 
 
 @app.command()

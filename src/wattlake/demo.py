@@ -12,7 +12,11 @@ from rich.console import Console
 
 from wattlake.pipeline import Runner
 
-DEMO_STEPS = ("wattlake.sources.meter_files.demo:run",)
+DEMO_STEPS = (
+    "wattlake.sources.meter_files.demo:run",
+    "wattlake.sources.hosting_capacity.demo:run",
+    "wattlake.sources.caiso.demo:run",
+)
 
 
 def run_demo(console: Console, *, serve_api: bool = True, port: int = 8000) -> list[str]:

@@ -4,6 +4,8 @@ A source declares a :class:`PipelineSpec` (its silver tables, gold models and ho
 parser for an artifact). The :class:`Runner` does the rest the same way for every source:
 
 * ``ingest_files`` copies local files into bronze, then loads them;
+* ``sync_folder`` makes silver mirror a folder: only new or changed files (by sha256) load, and
+  the rows of files gone from it are deleted (``replace_by_file`` sources);
 * ``store``/``load_artifact`` are the pieces fetch-based sources (OASIS, Green Button) call
   for each response they get;
 * ``build_gold`` rebuilds the gold models.
@@ -15,11 +17,14 @@ unless ``force``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -27,7 +32,7 @@ import pyarrow as pa
 
 from wattlake.config import Settings, get_settings
 from wattlake.engines import Engine, connect
-from wattlake.errors import InputError, WattlakeError
+from wattlake.errors import InputError, LakeError, WattlakeError
 from wattlake.lake import Artifact, Lake, Manifest
 from wattlake.parsing import FileReport, Parser
 from wattlake.runs import Run, RunLog
@@ -35,7 +40,7 @@ from wattlake.tables import TableSpec
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (what, done, total)
-UPSERT_ROWS = 1_000_000  # parser batches are gathered up to this many rows per upsert
+UPSERT_ROWS = 500_000  # parser batches are gathered up to this many rows per upsert
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,18 @@ class PipelineSpec:
         raise KeyError(f"{self.name}: parser produced unknown table {name!r}")
 
 
+@dataclass
+class FolderSync:
+    """What :meth:`Runner.sync_folder` did: a report per file in the folder (``skipped``: same
+    content as the version in silver, only hashed) and a report per file gone from it."""
+
+    run: Run
+    folder: Path
+    reports: list[FileReport] = field(default_factory=list)
+    removed: list[FileReport] = field(default_factory=list)
+    gold_built: bool = False
+
+
 class Runner:
     """Engine + lake + manifest + run log: everything a pipeline run needs."""
 
@@ -70,7 +87,8 @@ class Runner:
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runner:
         s = settings or get_settings()
-        return cls(connect(s.warehouse_url), Lake(s.lake_root), s)
+        engine = connect(s.warehouse_url, duckdb_memory_limit=s.duckdb_memory_limit)
+        return cls(engine, Lake(s.lake_root), s)
 
     def setup(self, spec: PipelineSpec) -> None:
         for table in spec.tables:
@@ -98,13 +116,157 @@ class Runner:
                     reports.append(self.load_artifact(spec, run, artifact, force=force))
                 if progress:
                     progress(path.name, i + 1, len(files))
-            if any(r.rows_loaded for r in reports) or force:
+            # With replace_by_file a reload that loads no rows still deleted the earlier ones.
+            replaced = spec.replace_by_file and any(not r.skipped for r in reports)
+            if any(r.rows_loaded for r in reports) or replaced or force:
                 self.build_gold(spec, run)
         except BaseException as exc:
             run.finish(exc)
             raise
         run.finish()
         return run, reports
+
+    def sync_folder(
+        self,
+        spec: PipelineSpec,
+        folder: str | os.PathLike[str],
+        *,
+        scope: str | None = None,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> FolderSync:
+        """Make silver mirror ``folder`` (searched recursively for ``spec.file_patterns``).
+
+        A file's key is its path relative to ``folder``. A file whose sha256 is the version of
+        its key already in silver is only hashed: not copied, not parsed. A new or changed file
+        goes to bronze and loads (replacing its earlier rows if ``spec.replace_by_file``). For
+        ``replace_by_file`` sources, a file an earlier sync of the same ``scope`` (default: the
+        folder's absolute path) loaded but that is gone now has its rows deleted and its
+        manifest rows unmarked (step ``remove``, ``rows_read`` = rows deleted); its bronze
+        copies stay. Gold is rebuilt when anything changed. A failed step is recorded and the
+        run goes on (status ``partial``).
+        """
+        root = Path(folder)
+        if not root.is_dir():
+            raise InputError(f"{root} is not a folder", hint="create it and put the files in it")
+        files = list(expand_paths([root], spec.file_patterns))
+        scope = scope or str(root.resolve())
+        self.setup(spec)
+        run = self.runs.start(spec.name, {"folder": str(root), "scope": scope, "force": force})
+        result = FolderSync(run, root)
+        try:
+            loaded = self._loaded_versions(spec.source)
+            keys = [path.relative_to(root).as_posix() for path in files]
+            # A key with no loaded version is new: it is hashed while copied into bronze.
+            known = [p for p, k in zip(files, keys, strict=True) if k in loaded]
+            shas = {} if force else hash_files(known if spec.replace_by_file else files)
+            changed = False
+            for i, (path, key) in enumerate(zip(files, keys, strict=True)):
+                report, ok = self._sync_file(spec, run, path, key, scope, loaded, shas.get(path))
+                result.reports.append(report)
+                changed = changed or ok
+                if progress:
+                    progress(key, i + 1, len(files))
+            present = {r.source_file for r in result.reports}
+            for key, versions in sorted(loaded.items()):
+                if spec.replace_by_file and key not in present and scope in versions.values():
+                    result.removed.append(self.unload(spec, run, key))
+                    changed = changed or run.steps[-1].status == "ok"
+            missing = any(not self.engine.table_exists(m) for m in spec.models)
+            if changed or force or missing:
+                result.gold_built = True
+                for model in spec.models:
+                    with run.step("gold", model, reraise=False) as step:
+                        step.rows_loaded = self.engine.build(model)
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        run.finish()
+        return result
+
+    def unload(self, spec: PipelineSpec, run: Run, key: str) -> FileReport:
+        """Delete the silver rows of file ``key`` (by ``_source_file``) and unmark its manifest
+        rows, in one transaction; a later file with that key loads again."""
+        report = FileReport(key)
+        with run.step("remove", key, reraise=False) as step:
+            where = "WHERE _source_file = $f"
+            counts = [
+                self.engine.query(f'SELECT count(*) FROM "{t.name}" {where}', {"f": key})
+                for t in spec.tables
+            ]
+            with self.engine.transaction() as tx:
+                for table in spec.tables:
+                    tx.execute(f'DELETE FROM "{table.name}" {where}', {"f": key})
+                tx.execute(
+                    "UPDATE lake_manifest SET loaded_at = NULL WHERE source = $s AND key = $k",
+                    {"s": spec.source, "k": key},
+                )
+            step.rows_read = sum(int(c.column(0)[0].as_py()) for c in counts)
+        failed = run.steps[-1].status == "failed"
+        report.note = run.steps[-1].error if failed else f"gone: {step.rows_read} rows deleted"
+        return report
+
+    def _sync_file(
+        self,
+        spec: PipelineSpec,
+        run: Run,
+        path: Path,
+        key: str,
+        scope: str,
+        loaded: dict[str, dict[str, str]],
+        sha: str | OSError | None,
+    ) -> tuple[FileReport, bool]:
+        """Store and load one file unless ``sha`` (its hash, None: not hashed, load it) shows
+        the same content is loaded; returns (report, loaded now)."""
+        report = FileReport(key)
+        if isinstance(sha, OSError):
+            with run.step("bronze", key, reraise=False):
+                raise LakeError(f"cannot read {path}: {sha}") from sha
+            report.note = run.steps[-1].error
+            return report, False
+        if sha is None:
+            unchanged = False
+        elif spec.replace_by_file:
+            unchanged = loaded.get(key, {}).get(sha) == scope
+        else:
+            unchanged = any(sha in versions for versions in loaded.values())
+        if unchanged:
+            report.skipped = True
+            report.note = "unchanged (same sha256 as the version loaded)"
+            return report, False
+        with run.step("bronze", key, reraise=False), path.open("rb") as fh:
+            artifact = self.store(spec, run, key, fh, params={"sync": scope})
+        if run.steps[-1].status == "failed":
+            report.note = run.steps[-1].error
+            return report, False
+        report = self.load_artifact(spec, run, artifact, force=True)
+        return report, run.steps[-1].status == "ok"
+
+    def _loaded_versions(self, source: str) -> dict[str, dict[str, str]]:
+        """key -> {sha256: sync scope ("" if not synced)} of the versions marked loaded."""
+        rows = self.engine.query(
+            "SELECT key, sha256, params FROM lake_manifest "
+            "WHERE source = $s AND loaded_at IS NOT NULL",
+            {"s": source},
+        ).to_pylist()
+        out: dict[str, dict[str, str]] = {}
+        for r in rows:
+            out.setdefault(r["key"], {})[r["sha256"]] = str(
+                json.loads(r["params"] or "{}").get("sync", "")
+            )
+        return out
+
+    def _is_loaded(self, spec: PipelineSpec, key: str, sha256: str) -> bool:
+        """Already in silver? With ``replace_by_file`` only if it is the key's loaded version
+        (a file changed back to earlier content must load again); else by content alone."""
+        if not spec.replace_by_file:
+            return self.manifest.is_loaded(spec.source, sha256)
+        t = self.engine.query(
+            "SELECT count(*) FROM lake_manifest WHERE source = $s AND key = $k "
+            "AND sha256 = $sha AND loaded_at IS NOT NULL",
+            {"s": spec.source, "k": key, "sha": sha256},
+        )
+        return bool(t.column(0)[0].as_py())
 
     # -- the shared steps ----------------------------------------------------------------
     def store(
@@ -127,7 +289,7 @@ class Runner:
     ) -> FileReport:
         """Parse ``artifact`` into silver in one transaction (skipped if already loaded)."""
         report = FileReport(artifact.key)
-        if not force and self.manifest.is_loaded(spec.source, artifact.sha256):
+        if not force and self._is_loaded(spec, artifact.key, artifact.sha256):
             report.skipped = True
             report.note = "already loaded (same sha256); use --force to reload"
             return report
@@ -152,6 +314,12 @@ class Runner:
                     )
                 self.runs.write_rejects(tx, run.run_id, report.rejects)
                 self.manifest.mark_loaded(tx, artifact)
+                if spec.replace_by_file:  # this version is now the only one of the key in silver
+                    tx.execute(
+                        "UPDATE lake_manifest SET loaded_at = NULL WHERE source = $s AND key = $k "
+                        "AND sha256 <> $sha",
+                        {"s": spec.source, "k": artifact.key, "sha": artifact.sha256},
+                    )
             step.rows_read = report.rows_read
             step.rows_loaded = report.rows_loaded
             step.rows_rejected = report.rows_rejected
@@ -167,6 +335,29 @@ class Runner:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_files(paths: list[Path]) -> dict[Path, str | OSError]:
+    """sha256 of each file (or the error reading it), several at once (hashlib frees the GIL)."""
+
+    def one(path: Path) -> str | OSError:
+        try:
+            return file_sha256(path)
+        except OSError as exc:
+            return exc
+
+    if len(paths) < 2:
+        return {p: one(p) for p in paths}
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1), "wattlake-hash") as pool:
+        return dict(zip(paths, pool.map(one, paths), strict=True))
 
 
 def expand_paths(

@@ -9,6 +9,8 @@ from wattlake.pipeline import PipelineSpec
 
 PIPELINES: dict[str, str] = {
     "meter-files": "wattlake.sources.meter_files.pipeline",
+    "hosting-capacity": "wattlake.sources.hosting_capacity.pipeline",
+    "caiso-lmp": "wattlake.sources.caiso.pipeline",
 }
 
 

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from wattlake import __version__
 from wattlake.api import errors
+from wattlake.api.compat import caiso as compat_caiso
+from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
-from wattlake.api.routes import health, meters, runs
+from wattlake.api.routes import feeders, health, lmp, meters, runs
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
 
@@ -50,4 +52,8 @@ def create_app(runner: Runner | None = None) -> FastAPI:
     app.include_router(meters.router)
     app.include_router(runs.router)
     app.include_router(compat_meter_files.router)
+    app.include_router(feeders.router)
+    app.include_router(compat_hosting_capacity.router)
+    app.include_router(lmp.router)
+    app.include_router(compat_caiso.router)
     return app

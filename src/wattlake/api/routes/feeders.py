@@ -1,0 +1,186 @@
+"""Feeders (hosting capacity) and their DER, from the hosting-capacity pipeline; its refresh.
+
+A feeder is addressed by ``feeder_uid`` = ``<utility>:<the utility's own feeder id>``, e.g.
+``utility2:36_39_01251``. Hosting capacity is in MW, voltage in kV, DER nameplate in kW.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from wattlake.api.deps import RunnerDep, require_api_key
+from wattlake.api.tabular import Format, Page, _jsonable, page_response
+from wattlake.errors import NotFoundError
+from wattlake.pipeline import Runner
+from wattlake.sources.hosting_capacity.pipeline import RefreshReport, refresh
+
+router = APIRouter(prefix="/v1", tags=["hosting capacity"])
+
+UTILITY = r"^[a-z0-9_]{1,40}$"
+FeederUid = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z0-9_]{1,40}:[^/]{1,200}$",
+        description="<utility>:<feeder id as the utility writes it>, e.g. utility2:36_39_01251",
+    ),
+]
+FEEDER_COLUMNS = (
+    "feeder_uid, utility, native_feeder_id, substation, substation_rating_mw, voltage_kv, "
+    "max_hc_mw, min_hc_mw, dg_connected_since_refresh_mw, connected_dg_mw, queued_dg_mw, "
+    "map_color, hca_refresh_date, section_count, shape_length, notes"
+)
+DER_COLUMNS = (
+    "der_uid, utility, status, native_id, technology, der_type, native_type, nameplate_kw, "
+    "project_nameplate_kw, hybrid, feeder_uid, native_feeder_id, planned_install_date, "
+    "queue_date, interconnection_cost_usd"
+)
+# Numeric ids in numeric order (shorter first), others after in text order; der_uid breaks ties.
+DER_ORDER = "status, length(native_id), native_id, der_uid"
+
+
+class DerStatus(StrEnum):
+    installed = "installed"
+    planned = "planned"
+
+
+def _one(runner: Runner, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    rows: list[dict[str, Any]] = runner.engine.query(sql, params).to_pylist()
+    return {k: _jsonable(v) for k, v in rows[0].items()} if rows else None
+
+
+def _require_feeder(runner: Runner, feeder_uid: str) -> dict[str, Any]:
+    """The feeder's row in feeder_summary (feeders with hosting capacity or with DER)."""
+    row = _one(
+        runner,
+        "SELECT feeder_uid, utility, native_feeder_id, has_hosting_capacity FROM feeder_summary "
+        "WHERE feeder_uid = $u LIMIT 1",
+        {"u": feeder_uid},
+    )
+    if row is None:
+        raise NotFoundError(
+            f"no feeder {feeder_uid}",
+            hint="feeder_uid is <utility>:<feeder id>; list feeders at /v1/feeders",
+        )
+    return row
+
+
+@router.get(
+    "/feeders",
+    response_model=Page,
+    summary="Feeders with their hosting capacity (MW), filtered; paginated JSON or CSV",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def list_feeders(
+    request: Request,
+    runner: RunnerDep,
+    min_max_hc_mw: Annotated[
+        float | None,
+        Query(allow_inf_nan=False, description="Only feeders whose max HC is at least this, MW"),
+    ] = None,
+    utility: Annotated[
+        str | None, Query(pattern=UTILITY, description="Utility code, e.g. utility2, coned")
+    ] = None,
+    voltage_kv: Annotated[
+        float | None, Query(gt=0, allow_inf_nan=False, description="Feeder voltage, kV (13.2)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
+) -> Response | Page:
+    where = ["TRUE"]
+    params: dict[str, Any] = {}
+    if min_max_hc_mw is not None:
+        where.append("max_hc_mw >= $min_hc")
+        params["min_hc"] = min_max_hc_mw
+    if utility is not None:
+        where.append("utility = $utility")
+        params["utility"] = utility
+    if voltage_kv is not None:  # within a microvolt: kV converted from V need not be exact
+        where.append("abs(voltage_kv - $kv) < 1e-6")
+        params["kv"] = voltage_kv
+    cond = " AND ".join(where)
+    total = runner.engine.query(f"SELECT count(*) FROM feeders WHERE {cond}", params)
+    rows = runner.engine.query(
+        f"SELECT {FEEDER_COLUMNS} FROM feeders WHERE {cond} "
+        "ORDER BY feeder_uid LIMIT $limit OFFSET $offset",
+        {**params, "limit": limit, "offset": offset},
+    )
+    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, format)
+
+
+@router.get("/feeders/{feeder_uid}", summary="One feeder: hosting capacity and DER by type")
+def get_feeder(runner: RunnerDep, feeder_uid: FeederUid) -> dict[str, Any]:
+    """The feeder's attributes (null where the utility publishes no hosting capacity for it),
+    its DER per standard type (counts are distinct projects, kW summed per technology row) and
+    totals per status."""
+    feeder = _require_feeder(runner, feeder_uid)
+    attrs = _one(
+        runner, f"SELECT {FEEDER_COLUMNS} FROM feeders WHERE feeder_uid = $u", {"u": feeder_uid}
+    )
+    out: dict[str, Any] = dict.fromkeys(c.strip() for c in FEEDER_COLUMNS.split(","))
+    out.update(attrs or {k: feeder[k] for k in ("feeder_uid", "utility", "native_feeder_id")})
+    out["has_hosting_capacity"] = feeder["has_hosting_capacity"]
+    out["der_by_type"] = runner.engine.query(
+        "SELECT der_type, installed_count, installed_kw, planned_count, planned_kw "
+        "FROM feeder_summary WHERE feeder_uid = $u AND der_type IS NOT NULL ORDER BY der_type",
+        {"u": feeder_uid},
+    ).to_pylist()
+    totals = runner.engine.query(
+        "SELECT status, count(DISTINCT native_id) AS projects, count(*) AS n_rows, "
+        "coalesce(sum(nameplate_kw), 0) AS nameplate_kw FROM ders WHERE feeder_uid = $u "
+        "GROUP BY status",
+        {"u": feeder_uid},
+    ).to_pylist()
+    empty = {"projects": 0, "n_rows": 0, "nameplate_kw": 0.0}
+    by_status = {t.pop("status"): t for t in totals}
+    out["der_totals"] = {s.value: by_status.get(s.value, empty) for s in DerStatus}
+    return out
+
+
+@router.get(
+    "/feeders/{feeder_uid}/ders",
+    response_model=Page,
+    summary="The DER on one feeder (installed and/or planned); paginated JSON or CSV",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def feeder_ders(
+    request: Request,
+    runner: RunnerDep,
+    feeder_uid: FeederUid,
+    status: Annotated[DerStatus | None, Query(description="installed or planned")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
+) -> Response | Page:
+    _require_feeder(runner, feeder_uid)
+    cond = "feeder_uid = $u" + (" AND status = $status" if status else "")
+    params: dict[str, Any] = {"u": feeder_uid}
+    if status:
+        params["status"] = status.value
+    total = runner.engine.query(f"SELECT count(*) FROM ders WHERE {cond}", params)
+    rows = runner.engine.query(
+        f"SELECT {DER_COLUMNS} FROM ders WHERE {cond} "
+        f"ORDER BY {DER_ORDER} LIMIT $limit OFFSET $offset",
+        {**params, "limit": limit, "offset": offset},
+    )
+    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, format)
+
+
+@router.post(
+    "/refresh/hosting-capacity",
+    response_model=RefreshReport,
+    summary="Load new or changed files of the landing folder; report per layer and data set",
+    dependencies=[Depends(require_api_key)],
+)
+def refresh_hosting_capacity(
+    runner: RunnerDep,
+    force: Annotated[bool, Query(description="Reload every file even if unchanged")] = False,
+) -> RefreshReport:
+    """Files come from ``$WATTLAKE_HOME/landing/hosting_capacity/<utility>/``. Unchanged files
+    (same sha256) are not parsed again; a changed file replaces its rows; a removed file's
+    rows are deleted. ``status`` is ``partial`` when a step failed (see ``errors``)."""
+    return refresh(runner, force=force)

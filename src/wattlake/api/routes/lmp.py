@@ -1,0 +1,136 @@
+"""CAISO locational marginal prices ($/MWh): intervals (silver ``lmp``) and daily statistics
+(gold ``lmp_daily``), filtered by node, market and Pacific operating date; JSON pages or CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import StringConstraints
+
+from wattlake.api.deps import RunnerDep
+from wattlake.api.tabular import Format, Page, page_response
+from wattlake.pipeline import Runner
+from wattlake.sources.caiso.schema import Market
+
+router = APIRouter(prefix="/v1/lmp", tags=["prices: CAISO LMP"])
+
+MAX_NODES = 100
+NodeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
+INTERVAL_COLUMNS = (
+    "market, node, interval_start_utc, interval_end_utc, opr_date, opr_hour, opr_interval, "
+    "lmp, energy, congestion, loss, ghg"
+)
+DAILY_COLUMNS = (
+    "market, node, opr_date, avg_lmp, min_lmp, max_lmp, n_intervals, on_peak_avg_lmp, "
+    "off_peak_avg_lmp, on_peak_intervals, off_peak_intervals, peak_day"
+)
+
+Nodes = Annotated[
+    list[NodeName] | None,
+    Query(description=f"Pricing node, e.g. TH_NP15_GEN-APND; repeat for up to {MAX_NODES}"),
+]
+MarketParam = Annotated[Market | None, Query(description="DAM, RTM, RTPD or HASP (default: all)")]
+Start = Annotated[
+    date | None, Query(description="First Pacific operating date (inclusive), YYYY-MM-DD")
+]
+End = Annotated[date | None, Query(description="Last Pacific operating date (inclusive)")]
+Limit = Annotated[int, Query(ge=1, le=10_000, description="Rows per page")]
+Offset = Annotated[int, Query(ge=0)]
+FormatParam = Annotated[Format, Query(description="json (paginated) or csv")]
+
+
+def _where(
+    node: list[str] | None, market: Market | None, start: date | None, end: date | None
+) -> tuple[str, dict[str, Any]]:
+    if start and end and start > end:
+        raise HTTPException(422, f"start ({start}) is after end ({end})")
+    nodes = sorted(set(node or []))
+    if len(nodes) > MAX_NODES:
+        raise HTTPException(422, f"at most {MAX_NODES} nodes per request, got {len(nodes)}")
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if nodes:
+        names = [f"n{i}" for i in range(len(nodes))]
+        where.append("node IN (" + ", ".join(f"${n}" for n in names) + ")")
+        params.update(zip(names, nodes, strict=True))
+    for column, value, op in (
+        ("market", market.value if market else None, "="),
+        ("opr_date", start, ">="),
+        ("opr_date", end, "<="),
+    ):
+        if value is not None:
+            name = f"p{len(params)}"
+            where.append(f"{column} {op} ${name}")
+            params[name] = value
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def _page(
+    request: Request,
+    runner: Runner,
+    table: str,
+    columns: str,
+    order: str,
+    where: tuple[str, dict[str, Any]],
+    limit: int,
+    offset: int,
+    fmt: Format,
+) -> Response | Page:
+    cond, params = where
+    total = runner.engine.query(f"SELECT count(*) FROM {table}{cond}", params)
+    rows = runner.engine.query(
+        f"SELECT {columns} FROM {table}{cond} ORDER BY {order} LIMIT $limit OFFSET $offset",
+        {**params, "limit": limit, "offset": offset},
+    )
+    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, fmt)
+
+
+@router.get(
+    "",
+    response_model=Page,
+    summary="LMP intervals ($/MWh) with their components, by node, market and operating date",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def lmp_intervals(
+    request: Request,
+    runner: RunnerDep,
+    node: Nodes = None,
+    market: MarketParam = None,
+    start: Start = None,
+    end: End = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    format: FormatParam = Format.json,
+) -> Response | Page:
+    """One row per (market, node, interval); intervals are UTC ``[start, end)``, ``opr_hour``
+    is hour-ending Pacific (25 = the repeated fall-back hour)."""
+    where = _where(node, market, start, end)
+    order = "market, node, interval_start_utc"
+    return _page(request, runner, "lmp", INTERVAL_COLUMNS, order, where, limit, offset, format)
+
+
+@router.get(
+    "/daily",
+    response_model=Page,
+    summary="Daily average / min / max and on-peak / off-peak LMP ($/MWh) per node",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def lmp_daily(
+    request: Request,
+    runner: RunnerDep,
+    node: Nodes = None,
+    market: MarketParam = None,
+    start: Start = None,
+    end: End = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    format: FormatParam = Format.json,
+) -> Response | Page:
+    """One row per (market, node, Pacific operating date) over that date's 23, 24 or 25 hours.
+    On-peak: HE7-HE22 Monday-Saturday except NERC holidays (``peak_day``); the rest off-peak."""
+    where = _where(node, market, start, end)
+    order = "market, node, opr_date"
+    return _page(request, runner, "lmp_daily", DAILY_COLUMNS, order, where, limit, offset, format)

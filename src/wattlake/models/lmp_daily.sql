@@ -1,0 +1,56 @@
+-- Daily LMP statistics per market, node and Pacific operating date (OPR_DT), in $/MWh.
+-- A day has 23, 24 or 25 hours: the average is over exactly the intervals of that date.
+-- On-peak (WECC, as traded): hour-ending 7..22 (opr_hour, Pacific prevailing time) on
+-- Monday..Saturday that are not NERC holidays; everything else is off-peak. The fall-back
+-- repeat hour (opr_hour 25) is off-peak. NERC holidays: New Year's Day, Memorial Day,
+-- Independence Day, Labor Day, Thanksgiving, Christmas; one falling on a Sunday moves to the
+-- Monday (one on a Saturday stays there).
+WITH d AS (
+    SELECT
+        market,
+        node,
+        opr_date,
+        opr_hour,
+        lmp,
+        extract(isodow FROM opr_date) AS dow,
+        extract(month FROM opr_date) AS m,
+        extract(day FROM opr_date) AS dd
+    FROM lmp
+    WHERE lmp IS NOT NULL
+),
+p AS (
+    SELECT
+        market,
+        node,
+        opr_date,
+        opr_hour,
+        lmp,
+        (
+            dow <= 6
+            AND NOT (
+                (m = 1 AND (dd = 1 OR (dd = 2 AND dow = 1)))
+                OR (m = 5 AND dow = 1 AND dd >= 25)
+                OR (m = 7 AND (dd = 4 OR (dd = 5 AND dow = 1)))
+                OR (m = 9 AND dow = 1 AND dd <= 7)
+                OR (m = 11 AND dow = 4 AND dd BETWEEN 22 AND 28)
+                OR (m = 12 AND (dd = 25 OR (dd = 26 AND dow = 1)))
+            )
+        ) AS peak_day
+    FROM d
+)
+SELECT
+    market,
+    node,
+    opr_date,
+    avg(lmp) AS avg_lmp,
+    min(lmp) AS min_lmp,
+    max(lmp) AS max_lmp,
+    count(*) AS n_intervals,
+    avg(CASE WHEN peak_day AND opr_hour BETWEEN 7 AND 22 THEN lmp END) AS on_peak_avg_lmp,
+    avg(CASE WHEN NOT (peak_day AND opr_hour BETWEEN 7 AND 22) THEN lmp END) AS off_peak_avg_lmp,
+    count(CASE WHEN peak_day AND opr_hour BETWEEN 7 AND 22 THEN 1 END) AS on_peak_intervals,
+    count(CASE WHEN NOT (peak_day AND opr_hour BETWEEN 7 AND 22) THEN 1 END)
+        AS off_peak_intervals,
+    bool_and(peak_day) AS peak_day
+FROM p
+GROUP BY market, node, opr_date
