@@ -64,6 +64,7 @@ STATE = TableSpec(
     doc="Watermarks and counters.",
 )
 SYSTEM_TABLES = (RUNS, RUN_STEPS, REJECTS, STATE)
+STEP_FLUSH_SECONDS = 1.0
 
 
 def new_run_id() -> str:
@@ -91,6 +92,8 @@ class Run:
     params: Mapping[str, Any]
     started_at: datetime
     steps: list[Step] = field(default_factory=list)
+    unflushed: list[dict[str, Any]] = field(default_factory=list)  # step rows not yet written
+    flushed_at: float = field(default_factory=time.monotonic)
 
     @property
     def rows_read(self) -> int:
@@ -133,7 +136,9 @@ class Run:
         else:
             status = "partial" if self.failed_steps else "ok"
             text = "; ".join(f"{s.target}: {s.error}" for s in self.failed_steps) or None
-        self.log.engine.upsert(RUNS, _runs_row(self, status, text, utcnow()))
+        with self.log.engine.transaction() as tx:
+            self.log.flush_steps(self, tx)
+            tx.upsert(RUNS, _runs_row(self, status, text, utcnow()))
         return status
 
 
@@ -155,7 +160,23 @@ class RunLog:
             "rows_rejected": step.rows_rejected, "started_at": started, "seconds": seconds,
             "error": step.error,
         }  # fmt: skip
-        self.engine.upsert(RUN_STEPS, RUN_STEPS.from_rows([row]))
+        run.unflushed.append(row)
+        if step.status == "failed" or time.monotonic() - run.flushed_at >= STEP_FLUSH_SECONDS:
+            self.flush_steps(run)
+
+    def flush_steps(self, run: Run, tx: Tx | None = None) -> None:
+        """Write the run's recorded steps. Steps are written in groups (at most
+        STEP_FLUSH_SECONDS late, at once when one fails, and at the end of the run): one write
+        per step cost more than loading a small file."""
+        if not run.unflushed:
+            return
+        table = RUN_STEPS.from_rows(run.unflushed)
+        if tx is not None:
+            tx.upsert(RUN_STEPS, table)
+        else:
+            self.engine.upsert(RUN_STEPS, table)
+        run.unflushed = []
+        run.flushed_at = time.monotonic()
 
     def write_rejects(self, tx: Tx, run_id: str, rejects: list[Reject]) -> None:
         if not rejects:

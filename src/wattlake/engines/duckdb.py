@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from wattlake.errors import WarehouseError
 from wattlake.tables import Column, TableSpec, sql_type
 
 _STAGE = "_wl_stage"
+SMALL_ROWS = 1000  # batches up to this size are checked for repeated keys in Python
 DIRECT_ROWS = 250_000  # pending rows per table a transaction keeps in memory before staging
 
 
@@ -47,12 +48,20 @@ class DuckDBTx:
     that either commits all of it or none; staging tables are dropped either way.
     """
 
-    def __init__(self, side: duckdb.DuckDBPyConnection) -> None:
-        self._side = side  # autocommit cursor for staging tables
+    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection]) -> None:
+        self._cursor = cursor
+        self._side_cur: duckdb.DuckDBPyConnection | None = None
         self._ops: list[tuple[str, Any, Any]] = []  # ("sql", sql, params) | ("up", spec, src)
         self._pending: dict[str, int] = {}
         self._staged: dict[str, str] = {}  # table -> staging table
         self._ord = 0
+
+    @property
+    def _side(self) -> duckdb.DuckDBPyConnection:
+        """An autocommit cursor for the staging tables (opened on first use)."""
+        if self._side_cur is None:
+            self._side_cur = self._cursor()
+        return self._side_cur
 
     def execute(self, sql: str, params: Params = None) -> None:
         self._ops.append(("sql", sql, dict(params) if params else None))
@@ -120,12 +129,7 @@ def _merge(cur: duckdb.DuckDBPyConnection, spec: TableSpec, source: pa.Table | s
         select = src
         if spec.primary_key:
             keys = ", ".join(_q(k) for k in spec.primary_key)
-            # Distinct key hashes: one 64-bit column is far cheaper to count than the key's
-            # columns. A hash collision only sends the batch down the dedupe path below.
-            total, distinct = cur.execute(
-                f"SELECT count(*), count(DISTINCT hash({keys})) FROM {src}"
-            ).fetchall()[0]
-            if distinct != total:
+            if _repeats_a_key(cur, spec, source, src):
                 select = (
                     f"(SELECT * FROM {src} QUALIFY row_number() OVER "
                     f"(PARTITION BY {keys} ORDER BY _wl_ord DESC) = 1)"
@@ -136,6 +140,22 @@ def _merge(cur: duckdb.DuckDBPyConnection, spec: TableSpec, source: pa.Table | s
     finally:
         if isinstance(source, pa.Table):
             cur.unregister(_STAGE)
+
+
+def _repeats_a_key(
+    cur: duckdb.DuckDBPyConnection, spec: TableSpec, source: pa.Table | str, src: str
+) -> bool:
+    """Does the batch hold a key twice? Small Arrow batches (run log, manifest rows) are
+    checked in Python, saving a statement; larger ones count distinct key hashes (one 64-bit
+    column is far cheaper than the key's columns; a collision only costs the dedupe path)."""
+    if isinstance(source, pa.Table) and source.num_rows <= SMALL_ROWS:
+        keys = [source.column(k).to_pylist() for k in spec.primary_key]
+        return len(set(zip(*keys, strict=True))) != int(source.num_rows)
+    key_list = ", ".join(_q(k) for k in spec.primary_key)
+    total, distinct = cur.execute(
+        f"SELECT count(*), count(DISTINCT hash({key_list})) FROM {src}"
+    ).fetchall()[0]
+    return bool(distinct != total)
 
 
 class DuckDBEngine:
@@ -209,7 +229,7 @@ class DuckDBEngine:
     @contextmanager
     def transaction(self) -> Iterator[DuckDBTx]:
         with self._write_lock:
-            tx = DuckDBTx(self._cursor())
+            tx = DuckDBTx(self._cursor)
             try:
                 yield tx
                 cur = self._cursor()
