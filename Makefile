@@ -1,4 +1,5 @@
 # Two commands on a fresh machine with only Python: `make demo` and `make test`.
+# `make bench` runs every benchmark (BENCH_ARGS=--quick for a short run).
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
@@ -28,7 +29,7 @@ lint: sync
 	$(BIN)/mypy
 
 bench: sync
-	$(BIN)/python benchmarks/meter_files.py
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b $(BENCH_ARGS) || exit 1; done
 
 serve: sync
 	$(BIN)/wattlake serve
