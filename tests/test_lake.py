@@ -79,3 +79,15 @@ def test_lake_on_s3_protocol(s3_url: dict[str, object]) -> None:
         assert f.read(15) == b"MeterPoint Code"
     tmp = "wattlake-test/lake/_tmp"
     assert not lake.fs.exists(tmp) or lake.fs.ls(tmp) == []
+
+
+def test_local_file_takes_the_kernel_copy_path_with_the_same_result(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"x,y\n" * 10_000)
+    lake = Lake(str(tmp_path / "lake"))
+    with src.open("rb") as fh:
+        art = lake.put("s", "in.csv", fh, run_id="r")
+    assert art.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert art.bytes == src.stat().st_size and lake.read_bytes(art) == src.read_bytes()
+    with src.open("rb") as fh, pytest.raises(InputError, match="larger than"):
+        lake.put("s", "in.csv", fh, run_id="r", max_bytes=10)

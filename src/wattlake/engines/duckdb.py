@@ -43,25 +43,27 @@ class DuckDBTx:
     DuckDB keeps a transaction's own rows in memory (measured: 1.1 GB more RSS for a 10M-row
     file in one transaction), so nothing is written inside the transaction while a file is
     parsed. Statements are recorded; small upserts keep their Arrow batch; once a table has
-    ``DIRECT_ROWS`` pending rows, its batches are appended to a committed staging table on
-    disk instead. At the end the recorded work replays, in order, in one short transaction
-    that either commits all of it or none; staging tables are dropped either way.
+    ``DIRECT_ROWS`` pending rows, its batches are appended (autocommit) to a TEMP staging
+    table: connection-local, not written to the WAL, spilled to DuckDB's temp files beyond
+    ``memory_limit``. At the end the recorded work replays on the same connection, in order,
+    in one short transaction that either commits all of it or none; staging tables are dropped
+    either way.
     """
 
     def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection]) -> None:
         self._cursor = cursor
-        self._side_cur: duckdb.DuckDBPyConnection | None = None
+        self._cur: duckdb.DuckDBPyConnection | None = None
         self._ops: list[tuple[str, Any, Any]] = []  # ("sql", sql, params) | ("up", spec, src)
         self._pending: dict[str, int] = {}
         self._staged: dict[str, str] = {}  # table -> staging table
         self._ord = 0
 
     @property
-    def _side(self) -> duckdb.DuckDBPyConnection:
-        """An autocommit cursor for the staging tables (opened on first use)."""
-        if self._side_cur is None:
-            self._side_cur = self._cursor()
-        return self._side_cur
+    def cur(self) -> duckdb.DuckDBPyConnection:
+        """This unit of work's connection (staging tables are local to it)."""
+        if self._cur is None:
+            self._cur = self._cursor()
+        return self._cur
 
     def execute(self, sql: str, params: Params = None) -> None:
         self._ops.append(("sql", sql, dict(params) if params else None))
@@ -80,14 +82,15 @@ class DuckDBTx:
         if stage is None:
             stage = self._staged[spec.name] = f"{_STAGE}_{spec.name}_{secrets.token_hex(4)}"
             staged = TableSpec(stage, (*spec.columns, Column("_wl_ord", pa.int64())), ())
-            self._side.execute(create_table_sql(staged, "duckdb", primary_key=False))
+            ddl = create_table_sql(staged, "duckdb", primary_key=False)
+            self.cur.execute(ddl.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
         lo, hi = self._ord, self._ord + n
         self._ord = hi
-        self._side.register(_STAGE, table.append_column("_wl_ord", pa.array(np.arange(lo, hi))))
+        self.cur.register(_STAGE, table.append_column("_wl_ord", pa.array(np.arange(lo, hi))))
         try:
-            self._side.execute(f"INSERT INTO {_q(stage)} SELECT * FROM {_STAGE}")
+            self.cur.execute(f"INSERT INTO {_q(stage)} SELECT * FROM {_STAGE}")
         finally:
-            self._side.unregister(_STAGE)
+            self.cur.unregister(_STAGE)
         last = self._ops[-1] if self._ops else None
         if last and last[0] == "up" and isinstance(last[2], tuple) and last[1] is spec:
             self._ops[-1] = ("up", spec, (stage, last[2][1], hi))  # extend the same range
@@ -110,7 +113,7 @@ class DuckDBTx:
 
     def discard(self) -> None:
         for stage in self._staged.values():
-            self._side.execute(f"DROP TABLE IF EXISTS {_q(stage)}")
+            self.cur.execute(f"DROP TABLE IF EXISTS {_q(stage)}")
         self._staged.clear()
 
 
@@ -184,18 +187,6 @@ class DuckDBEngine:
                 "or point WATTLAKE_WAREHOUSE at PostgreSQL for many processes",
             ) from exc
         self._write_lock = threading.RLock()
-        if not read_only:
-            self._drop_leftover_stages()
-
-    def _drop_leftover_stages(self) -> None:
-        """Staging tables of a process that died mid-transaction: their work never applied."""
-        cur = self._cursor()
-        names = cur.execute(
-            "SELECT table_name FROM information_schema.tables WHERE starts_with(table_name, ?)",
-            [f"{_STAGE}_"],
-        ).fetchall()
-        for (name,) in names:
-            cur.execute(f"DROP TABLE IF EXISTS {_q(name)}")
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()
@@ -232,7 +223,7 @@ class DuckDBEngine:
             tx = DuckDBTx(self._cursor)
             try:
                 yield tx
-                cur = self._cursor()
+                cur = tx.cur
                 cur.begin()
                 try:
                     tx.apply(cur)
