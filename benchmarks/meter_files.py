@@ -87,7 +87,7 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="wl-bench-"))
     schema = f"wl_bench_{secrets.token_hex(4)}"
     engine = (
-        connect(f"duckdb:///{tmp}/w.duckdb")
+        connect(f"duckdb:///{tmp}/w.duckdb", duckdb_memory_limit=Settings().duckdb_memory_limit)
         if engine_kind == "duckdb"
         else connect(PG_URL, schema=schema)
     )

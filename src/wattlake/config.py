@@ -40,8 +40,8 @@ class Settings(BaseSettings):
         ),
     )
     duckdb_memory_limit: str = Field(
-        default="512MB",
-        description="Cap on DuckDB's memory (it spills to disk beyond it), e.g. 512MB or 4GB.",
+        default="256MB",
+        description="Cap on DuckDB's memory (it spills to disk beyond it), e.g. 256MB or 4GB.",
     )
     max_file_bytes: int = Field(
         default=2 * 1024**3, description="Refuse input files larger than this many bytes."

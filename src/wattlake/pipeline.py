@@ -40,7 +40,7 @@ from wattlake.tables import TableSpec
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (what, done, total)
-UPSERT_ROWS = 500_000  # parser batches are gathered up to this many rows per upsert
+UPSERT_ROWS = 250_000  # parser batches are gathered up to this many rows per upsert
 
 
 @dataclass(frozen=True)

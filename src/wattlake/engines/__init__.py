@@ -13,7 +13,7 @@ def connect(
     *,
     schema: str | None = None,
     read_only: bool = False,
-    duckdb_memory_limit: str = "512MB",
+    duckdb_memory_limit: str = "256MB",
 ) -> Engine:
     """Open the warehouse at ``url`` (``read_only`` refuses every write)."""
     if url.startswith("duckdb://"):

@@ -165,7 +165,7 @@ class DuckDBEngine:
     dialect = "duckdb"
 
     def __init__(
-        self, path: str = ":memory:", *, read_only: bool = False, memory_limit: str = "512MB"
+        self, path: str = ":memory:", *, read_only: bool = False, memory_limit: str = "256MB"
     ) -> None:
         self.url = f"duckdb:///{path}"
         if path != ":memory:":
