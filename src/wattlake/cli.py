@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -61,11 +63,20 @@ class OutFormat(StrEnum):
     json = "json"
 
 
-def _progress() -> Progress:
-    return Progress(
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr; yields the ``(item, done, total)`` callback runners take."""
+    bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[item]}"), TimeElapsedColumn(), console=err, transient=True,
     )  # fmt: skip
+    with bar:
+        task = bar.add_task(description, total=None, item="")
+
+        def tick(item: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, item=item)
+
+        yield tick
 
 
 def _print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutFormat.table) -> None:
@@ -98,12 +109,7 @@ def _ingest(pipeline: str, paths: list[Path], force: bool) -> None:
     spec = get_pipeline(pipeline)
     runner = Runner.open()
     try:
-        with _progress() as bar:
-            task = bar.add_task(f"ingest {pipeline}", total=None, item="")
-
-            def tick(item: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, item=item)
-
+        with _progress(f"ingest {pipeline}") as tick:
             run, reports = runner.ingest_files(spec, paths, force=force, progress=tick)
         summary = Table(title=f"run {run.run_id}")
         for col in ("file", "read", "loaded", "rejected", "note"):
@@ -168,12 +174,7 @@ def run_hosting_capacity(
 
     runner = Runner.open()
     try:
-        with _progress() as bar:
-            task = bar.add_task("run hosting-capacity", total=None, item="")
-
-            def tick(item: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, item=item)
-
+        with _progress("run hosting-capacity") as tick:
             report = refresh(runner, force=force, progress=tick)
     finally:
         runner.close()
@@ -266,12 +267,7 @@ def run_caiso_lmp(
         raise typer.BadParameter("use --node or --all-nodes, not both")
     runner = Runner.open()
     try:
-        with _progress() as bar:
-            task = bar.add_task(f"caiso-lmp {market.value}", total=None, item="")
-
-            def tick(item: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, item=item)
-
+        with _progress(f"caiso-lmp {market.value}") as tick:
             result = backfill(
                 runner, first, last + timedelta(days=1), market.value, node or None,
                 all_nodes=all_nodes, base_url=base_url, refresh=refresh, progress=tick,
@@ -303,7 +299,6 @@ def sim_oasis(
     seed: Annotated[int, typer.Option(help="Price model seed")] = 0,
 ) -> None:
     """Serve the CAISO OASIS stand-in (GET /oasisapi/SingleZip) until Ctrl-C."""
-    import time
 
     from wattlake.sims.oasis import OasisSim
 
@@ -314,13 +309,7 @@ def sim_oasis(
         f"  wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --base-url {url} "
         f"--min-interval {max(rate_limit * 1.2, 0.01):g}"
     )
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
+    sim.serve_until_interrupted()
 
 
 @app.command()

@@ -141,6 +141,16 @@ class OasisSim:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def serve_until_interrupted(self) -> None:
+        """Block until Ctrl-C, then stop (for running the stand-in from a terminal)."""
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def __enter__(self) -> OasisSim:
         self.start()
         return self
@@ -289,13 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=a.port, retention_days=a.retention_days,
     )  # fmt: skip
     print(f"OASIS stand-in at {sim.start()}/SingleZip, {len(sim.nodes)} APNodes", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
+    sim.serve_until_interrupted()
     return 0
 
 
