@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep, require_api_key
-from wattlake.api.tabular import Format, Page, _jsonable, page_response
+from wattlake.api.tabular import Filters, Format, Page, _jsonable, query_page
 from wattlake.errors import NotFoundError
 from wattlake.pipeline import Runner
 from wattlake.sources.hosting_capacity.pipeline import RefreshReport, refresh
@@ -91,25 +91,13 @@ def list_feeders(
     offset: Annotated[int, Query(ge=0)] = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
-    where = ["TRUE"]
-    params: dict[str, Any] = {}
-    if min_max_hc_mw is not None:
-        where.append("max_hc_mw >= $min_hc")
-        params["min_hc"] = min_max_hc_mw
-    if utility is not None:
-        where.append("utility = $utility")
-        params["utility"] = utility
+    filters = Filters().add("max_hc_mw", ">=", min_max_hc_mw).add("utility", "=", utility)
     if voltage_kv is not None:  # within a microvolt: kV converted from V need not be exact
-        where.append("abs(voltage_kv - $kv) < 1e-6")
-        params["kv"] = voltage_kv
-    cond = " AND ".join(where)
-    total = runner.engine.query(f"SELECT count(*) FROM feeders WHERE {cond}", params)
-    rows = runner.engine.query(
-        f"SELECT {FEEDER_COLUMNS} FROM feeders WHERE {cond} "
-        "ORDER BY feeder_uid LIMIT $limit OFFSET $offset",
-        {**params, "limit": limit, "offset": offset},
-    )
-    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, format)
+        filters.add_sql("abs(voltage_kv - $kv) < 1e-6", kv=voltage_kv)
+    return query_page(
+        request, runner.engine, table="feeders", columns=FEEDER_COLUMNS, order="feeder_uid",
+        filters=filters, limit=limit, offset=offset, fmt=format,
+    )  # fmt: skip
 
 
 @router.get("/feeders/{feeder_uid}", summary="One feeder: hosting capacity and DER by type")
@@ -157,17 +145,12 @@ def feeder_ders(
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
     _require_feeder(runner, feeder_uid)
-    cond = "feeder_uid = $u" + (" AND status = $status" if status else "")
-    params: dict[str, Any] = {"u": feeder_uid}
-    if status:
-        params["status"] = status.value
-    total = runner.engine.query(f"SELECT count(*) FROM ders WHERE {cond}", params)
-    rows = runner.engine.query(
-        f"SELECT {DER_COLUMNS} FROM ders WHERE {cond} "
-        f"ORDER BY {DER_ORDER} LIMIT $limit OFFSET $offset",
-        {**params, "limit": limit, "offset": offset},
-    )
-    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, format)
+    filters = Filters().add("feeder_uid", "=", feeder_uid)
+    filters.add("status", "=", status.value if status else None)
+    return query_page(
+        request, runner.engine, table="ders", columns=DER_COLUMNS, order=DER_ORDER,
+        filters=filters, limit=limit, offset=offset, fmt=format,
+    )  # fmt: skip
 
 
 @router.post(

@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import StringConstraints
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Format, Page, page_response
-from wattlake.pipeline import Runner
+from wattlake.api.tabular import Filters, Format, Page, query_page
 from wattlake.sources.caiso.schema import Market
 
 router = APIRouter(prefix="/v1/lmp", tags=["prices: CAISO LMP"])
@@ -42,50 +41,21 @@ Offset = Annotated[int, Query(ge=0)]
 FormatParam = Annotated[Format, Query(description="json (paginated) or csv")]
 
 
-def _where(
+def _filters(
     node: list[str] | None, market: Market | None, start: date | None, end: date | None
-) -> tuple[str, dict[str, Any]]:
+) -> Filters:
     if start and end and start > end:
         raise HTTPException(422, f"start ({start}) is after end ({end})")
     nodes = sorted(set(node or []))
     if len(nodes) > MAX_NODES:
         raise HTTPException(422, f"at most {MAX_NODES} nodes per request, got {len(nodes)}")
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    if nodes:
-        names = [f"n{i}" for i in range(len(nodes))]
-        where.append("node IN (" + ", ".join(f"${n}" for n in names) + ")")
-        params.update(zip(names, nodes, strict=True))
-    for column, value, op in (
-        ("market", market.value if market else None, "="),
-        ("opr_date", start, ">="),
-        ("opr_date", end, "<="),
-    ):
-        if value is not None:
-            name = f"p{len(params)}"
-            where.append(f"{column} {op} ${name}")
-            params[name] = value
-    return (" WHERE " + " AND ".join(where)) if where else "", params
-
-
-def _page(
-    request: Request,
-    runner: Runner,
-    table: str,
-    columns: str,
-    order: str,
-    where: tuple[str, dict[str, Any]],
-    limit: int,
-    offset: int,
-    fmt: Format,
-) -> Response | Page:
-    cond, params = where
-    total = runner.engine.query(f"SELECT count(*) FROM {table}{cond}", params)
-    rows = runner.engine.query(
-        f"SELECT {columns} FROM {table}{cond} ORDER BY {order} LIMIT $limit OFFSET $offset",
-        {**params, "limit": limit, "offset": offset},
+    return (
+        Filters()
+        .add_in("node", nodes)
+        .add("market", "=", market.value if market else None)
+        .add("opr_date", ">=", start)
+        .add("opr_date", "<=", end)
     )
-    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, fmt)
 
 
 @router.get(
@@ -107,9 +77,11 @@ def lmp_intervals(
 ) -> Response | Page:
     """One row per (market, node, interval); intervals are UTC ``[start, end)``, ``opr_hour``
     is hour-ending Pacific (25 = the repeated fall-back hour)."""
-    where = _where(node, market, start, end)
-    order = "market, node, interval_start_utc"
-    return _page(request, runner, "lmp", INTERVAL_COLUMNS, order, where, limit, offset, format)
+    return query_page(
+        request, runner.engine, table="lmp", columns=INTERVAL_COLUMNS,
+        order="market, node, interval_start_utc", filters=_filters(node, market, start, end),
+        limit=limit, offset=offset, fmt=format,
+    )  # fmt: skip
 
 
 @router.get(
@@ -131,6 +103,8 @@ def lmp_daily(
 ) -> Response | Page:
     """One row per (market, node, Pacific operating date) over that date's 23, 24 or 25 hours.
     On-peak: HE7-HE22 Monday-Saturday except NERC holidays (``peak_day``); the rest off-peak."""
-    where = _where(node, market, start, end)
-    order = "market, node, opr_date"
-    return _page(request, runner, "lmp_daily", DAILY_COLUMNS, order, where, limit, offset, format)
+    return query_page(
+        request, runner.engine, table="lmp_daily", columns=DAILY_COLUMNS,
+        order="market, node, opr_date", filters=_filters(node, market, start, end),
+        limit=limit, offset=offset, fmt=format,
+    )  # fmt: skip

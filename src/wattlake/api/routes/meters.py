@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Format, Page, page_response
+from wattlake.api.tabular import Filters, Format, Page, query_page
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"])
 
@@ -44,23 +44,16 @@ def meter_daily(
 ) -> Response | Page:
     if start and end and start > end:
         raise HTTPException(422, f"start ({start}) is after end ({end})")
-    where = ["meter_code = $meter"]
-    params: dict[str, Any] = {"meter": meter_code}
-    for column, value, op in (
-        ("serial", serial, "="),
-        ("local_date", start, ">="),
-        ("local_date", end, "<="),
-        ("data_type", data_type, "="),
-    ):
-        if value is not None:
-            name = f"p{len(params)}"
-            where.append(f"{column} {op} ${name}")
-            params[name] = value
-    cond = " AND ".join(where)
-    total = runner.engine.query(f"SELECT count(*) FROM meter_daily WHERE {cond}", params)
-    rows = runner.engine.query(
-        f"SELECT {COLUMNS} FROM meter_daily WHERE {cond} "
-        "ORDER BY local_date, serial, data_type, units LIMIT $limit OFFSET $offset",
-        {**params, "limit": limit, "offset": offset},
+    filters = (
+        Filters()
+        .add("meter_code", "=", meter_code)
+        .add("serial", "=", serial)
+        .add("local_date", ">=", start)
+        .add("local_date", "<=", end)
+        .add("data_type", "=", data_type)
     )
-    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, format)
+    return query_page(
+        request, runner.engine, table="meter_daily", columns=COLUMNS,
+        order="local_date, serial, data_type, units", filters=filters,
+        limit=limit, offset=offset, fmt=format,
+    )  # fmt: skip
