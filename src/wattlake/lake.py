@@ -180,9 +180,13 @@ def _copy_local(path: str, tmp: str, key: str, max_bytes: int | None) -> tuple[i
     for 83 MB, against 0.34 s through Python-level chunked writes)."""
     _check_size(key, os.path.getsize(path), max_bytes)
     shutil.copyfile(path, tmp)
-    with open(tmp, "rb") as f:
-        sha = hashlib.file_digest(f, "sha256").hexdigest()
-    return os.path.getsize(tmp), sha
+    return os.path.getsize(tmp), sha256_file(tmp)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a local file (hashlib reads it without holding the GIL)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class Manifest:
@@ -212,13 +216,47 @@ class Manifest:
         rows = self.engine.query(sql + " ORDER BY fetched_at DESC LIMIT 1", params).to_pylist()
         return rows[0] if rows else None
 
-    def is_loaded(self, source: str, sha256: str) -> bool:
-        t = self.engine.query(
+    def is_loaded(self, source: str, sha256: str, key: str | None = None) -> bool:
+        """Are these bytes in silver (as the version of ``key``, when given)?"""
+        sql = (
             "SELECT count(*) FROM lake_manifest WHERE source = $source AND sha256 = $sha "
-            "AND loaded_at IS NOT NULL",
-            {"source": source, "sha": sha256},
+            "AND loaded_at IS NOT NULL"
         )
-        return bool(t.column(0)[0].as_py())
+        params: dict[str, Any] = {"source": source, "sha": sha256}
+        if key is not None:
+            sql += " AND key = $key"
+            params["key"] = key
+        return bool(self.engine.query(sql, params).column(0)[0].as_py())
+
+    def unmark(self, tx: Tx, source: str, key: str, *, keep_sha256: str | None = None) -> None:
+        """Mark the versions of ``key`` as no longer in silver (all but ``keep_sha256``)."""
+        sql = "UPDATE lake_manifest SET loaded_at = NULL WHERE source = $s AND key = $k"
+        params: dict[str, Any] = {"s": source, "k": key}
+        if keep_sha256 is not None:
+            sql += " AND sha256 <> $sha"
+            params["sha"] = keep_sha256
+        tx.execute(sql, params)
+
+    def loaded_versions(self, source: str) -> dict[str, dict[str, str]]:
+        """key -> {sha256: sync scope ("" if not synced)} of the versions marked loaded."""
+        rows = self.engine.query(
+            "SELECT key, sha256, params FROM lake_manifest "
+            "WHERE source = $s AND loaded_at IS NOT NULL",
+            {"s": source},
+        ).to_pylist()
+        out: dict[str, dict[str, str]] = {}
+        for r in rows:
+            scope = json.loads(r["params"] or "{}").get("sync", "")
+            out.setdefault(r["key"], {})[r["sha256"]] = str(scope)
+        return out
+
+    def newest_by_key(self, source: str) -> dict[str, dict[str, Any]]:
+        """The newest manifest row of each key of ``source``."""
+        rows = self.engine.query(
+            "SELECT * FROM lake_manifest WHERE source = $s ORDER BY key, fetched_at",
+            {"s": source},
+        ).to_pylist()
+        return {r["key"]: r for r in rows}  # the last row of a key is its newest
 
     def artifact(self, row: Mapping[str, Any]) -> Artifact:
         return Artifact(

@@ -17,8 +17,6 @@ unless ``force``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import queue
 import threading
@@ -33,7 +31,7 @@ import pyarrow as pa
 from wattlake.config import Settings, get_settings
 from wattlake.engines import Engine, connect
 from wattlake.errors import InputError, LakeError, WattlakeError
-from wattlake.lake import Artifact, Lake, Manifest
+from wattlake.lake import Artifact, Lake, Manifest, sha256_file
 from wattlake.parsing import FileReport, Parser
 from wattlake.runs import Run, RunLog
 from wattlake.tables import TableSpec
@@ -155,7 +153,7 @@ class Runner:
         run = self.runs.start(spec.name, {"folder": str(root), "scope": scope, "force": force})
         result = FolderSync(run, root)
         try:
-            loaded = self._loaded_versions(spec.source)
+            loaded = self.manifest.loaded_versions(spec.source)
             keys = [path.relative_to(root).as_posix() for path in files]
             # A key with no loaded version is new: it is hashed while copied into bronze.
             known = [p for p, k in zip(files, keys, strict=True) if k in loaded]
@@ -197,10 +195,7 @@ class Runner:
             with self.engine.transaction() as tx:
                 for table in spec.tables:
                     tx.execute(f'DELETE FROM "{table.name}" {where}', {"f": key})
-                tx.execute(
-                    "UPDATE lake_manifest SET loaded_at = NULL WHERE source = $s AND key = $k",
-                    {"s": spec.source, "k": key},
-                )
+                self.manifest.unmark(tx, spec.source, key)
             step.rows_read = sum(int(c.column(0)[0].as_py()) for c in counts)
         failed = run.steps[-1].status == "failed"
         report.note = run.steps[-1].error if failed else f"gone: {step.rows_read} rows deleted"
@@ -242,32 +237,6 @@ class Runner:
         report = self.load_artifact(spec, run, artifact, force=True)
         return report, run.steps[-1].status == "ok"
 
-    def _loaded_versions(self, source: str) -> dict[str, dict[str, str]]:
-        """key -> {sha256: sync scope ("" if not synced)} of the versions marked loaded."""
-        rows = self.engine.query(
-            "SELECT key, sha256, params FROM lake_manifest "
-            "WHERE source = $s AND loaded_at IS NOT NULL",
-            {"s": source},
-        ).to_pylist()
-        out: dict[str, dict[str, str]] = {}
-        for r in rows:
-            out.setdefault(r["key"], {})[r["sha256"]] = str(
-                json.loads(r["params"] or "{}").get("sync", "")
-            )
-        return out
-
-    def _is_loaded(self, spec: PipelineSpec, key: str, sha256: str) -> bool:
-        """Already in silver? With ``replace_by_file`` only if it is the key's loaded version
-        (a file changed back to earlier content must load again); else by content alone."""
-        if not spec.replace_by_file:
-            return self.manifest.is_loaded(spec.source, sha256)
-        t = self.engine.query(
-            "SELECT count(*) FROM lake_manifest WHERE source = $s AND key = $k "
-            "AND sha256 = $sha AND loaded_at IS NOT NULL",
-            {"s": spec.source, "k": key, "sha": sha256},
-        )
-        return bool(t.column(0)[0].as_py())
-
     # -- the shared steps ----------------------------------------------------------------
     def store(
         self,
@@ -289,7 +258,10 @@ class Runner:
     ) -> FileReport:
         """Parse ``artifact`` into silver in one transaction (skipped if already loaded)."""
         report = FileReport(artifact.key)
-        if not force and self._is_loaded(spec, artifact.key, artifact.sha256):
+        # With replace_by_file only the key's own loaded version counts (a file changed back
+        # to earlier content must load again); otherwise the same bytes under any name do.
+        key = artifact.key if spec.replace_by_file else None
+        if not force and self.manifest.is_loaded(spec.source, artifact.sha256, key):
             report.skipped = True
             report.note = "already loaded (same sha256); use --force to reload"
             return report
@@ -315,11 +287,7 @@ class Runner:
                 self.runs.write_rejects(tx, run.run_id, report.rejects)
                 self.manifest.mark_loaded(tx, artifact)
                 if spec.replace_by_file:  # this version is now the only one of the key in silver
-                    tx.execute(
-                        "UPDATE lake_manifest SET loaded_at = NULL WHERE source = $s AND key = $k "
-                        "AND sha256 <> $sha",
-                        {"s": spec.source, "k": artifact.key, "sha": artifact.sha256},
-                    )
+                    self.manifest.unmark(tx, spec.source, artifact.key, keep_sha256=artifact.sha256)
             step.rows_read = report.rows_read
             step.rows_loaded = report.rows_loaded
             step.rows_rejected = report.rows_rejected
@@ -337,20 +305,12 @@ class Runner:
         self.engine.close()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def hash_files(paths: list[Path]) -> dict[Path, str | OSError]:
     """sha256 of each file (or the error reading it), several at once (hashlib frees the GIL)."""
 
     def one(path: Path) -> str | OSError:
         try:
-            return file_sha256(path)
+            return sha256_file(path)
         except OSError as exc:
             return exc
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,20 +50,12 @@ class DuckDBTx:
     either way.
     """
 
-    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection]) -> None:
-        self._cursor = cursor
-        self._cur: duckdb.DuckDBPyConnection | None = None
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self.cur = cur  # this unit of work's connection (staging tables are local to it)
         self._ops: list[tuple[str, Any, Any]] = []  # ("sql", sql, params) | ("up", spec, src)
         self._pending: dict[str, int] = {}
         self._staged: dict[str, str] = {}  # table -> staging table
         self._ord = 0
-
-    @property
-    def cur(self) -> duckdb.DuckDBPyConnection:
-        """This unit of work's connection (staging tables are local to it)."""
-        if self._cur is None:
-            self._cur = self._cursor()
-        return self._cur
 
     def execute(self, sql: str, params: Params = None) -> None:
         self._ops.append(("sql", sql, dict(params) if params else None))
@@ -220,7 +212,7 @@ class DuckDBEngine:
     @contextmanager
     def transaction(self) -> Iterator[DuckDBTx]:
         with self._write_lock:
-            tx = DuckDBTx(self._cursor)
+            tx = DuckDBTx(self._cursor())
             try:
                 yield tx
                 cur = tx.cur

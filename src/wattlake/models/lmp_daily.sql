@@ -19,24 +19,23 @@ WITH d AS (
     WHERE lmp IS NOT NULL
 ),
 p AS (
-    SELECT
-        market,
-        node,
-        opr_date,
-        opr_hour,
-        lmp,
-        (
-            dow <= 6
-            AND NOT (
-                (m = 1 AND (dd = 1 OR (dd = 2 AND dow = 1)))
-                OR (m = 5 AND dow = 1 AND dd >= 25)
-                OR (m = 7 AND (dd = 4 OR (dd = 5 AND dow = 1)))
-                OR (m = 9 AND dow = 1 AND dd <= 7)
-                OR (m = 11 AND dow = 4 AND dd BETWEEN 22 AND 28)
-                OR (m = 12 AND (dd = 25 OR (dd = 26 AND dow = 1)))
-            )
-        ) AS peak_day
-    FROM d
+    SELECT *, peak_day AND opr_hour BETWEEN 7 AND 22 AS on_peak
+    FROM (
+        SELECT
+            *,
+            (
+                dow <= 6
+                AND NOT (
+                    (m = 1 AND (dd = 1 OR (dd = 2 AND dow = 1)))
+                    OR (m = 5 AND dow = 1 AND dd >= 25)
+                    OR (m = 7 AND (dd = 4 OR (dd = 5 AND dow = 1)))
+                    OR (m = 9 AND dow = 1 AND dd <= 7)
+                    OR (m = 11 AND dow = 4 AND dd BETWEEN 22 AND 28)
+                    OR (m = 12 AND (dd = 25 OR (dd = 26 AND dow = 1)))
+                )
+            ) AS peak_day
+        FROM d
+    ) AS h
 )
 SELECT
     market,
@@ -46,11 +45,10 @@ SELECT
     min(lmp) AS min_lmp,
     max(lmp) AS max_lmp,
     count(*) AS n_intervals,
-    avg(CASE WHEN peak_day AND opr_hour BETWEEN 7 AND 22 THEN lmp END) AS on_peak_avg_lmp,
-    avg(CASE WHEN NOT (peak_day AND opr_hour BETWEEN 7 AND 22) THEN lmp END) AS off_peak_avg_lmp,
-    count(CASE WHEN peak_day AND opr_hour BETWEEN 7 AND 22 THEN 1 END) AS on_peak_intervals,
-    count(CASE WHEN NOT (peak_day AND opr_hour BETWEEN 7 AND 22) THEN 1 END)
-        AS off_peak_intervals,
+    avg(lmp) FILTER (WHERE on_peak) AS on_peak_avg_lmp,
+    avg(lmp) FILTER (WHERE NOT on_peak) AS off_peak_avg_lmp,
+    count(*) FILTER (WHERE on_peak) AS on_peak_intervals,
+    count(*) FILTER (WHERE NOT on_peak) AS off_peak_intervals,
     bool_and(peak_day) AS peak_day
 FROM p
 GROUP BY market, node, opr_date

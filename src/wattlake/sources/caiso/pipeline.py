@@ -254,11 +254,7 @@ def _store(runner: Runner, run: Run, got: _Fetched, http: OasisClient) -> Artifa
 
 def in_bronze(runner: Runner) -> dict[str, dict[str, Any]]:
     """The newest manifest row of each CAISO key (a request window) in bronze."""
-    rows = runner.engine.query(
-        "SELECT * FROM lake_manifest WHERE source = $s ORDER BY key, fetched_at",
-        {"s": SOURCE},
-    ).to_pylist()
-    return {r["key"]: r for r in rows}  # the last row of a key is its newest
+    return runner.manifest.newest_by_key(SOURCE)
 
 
 def _complete(row: dict[str, Any], chunk: ChunkRequest) -> bool:
