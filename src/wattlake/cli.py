@@ -6,6 +6,7 @@
     wattlake ingest caiso-lmp FILE.zip…     load OASIS LMP zips already on disk
     wattlake run caiso-lmp --start D …      fetch CAISO LMPs from OASIS (resumes, skips bronze)
     wattlake sim oasis                      serve the OASIS stand-in
+    wattlake sim scada-source               serve the wind SCADA source API stand-in (Fonte)
     wattlake runs [RUN_ID]                 recent runs, or one run's steps and rejects
     wattlake sql "SELECT …"                read-only query of the warehouse
     wattlake serve                         the HTTP API (OpenAPI docs at /docs)
@@ -308,6 +309,48 @@ def sim_oasis(
     console.print(
         f"  wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --base-url {url} "
         f"--min-interval {max(rate_limit * 1.2, 0.01):g}"
+    )
+    sim.serve_until_interrupted()
+
+
+@sim_app.command("scada-source")
+def sim_scada_source(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port)")] = 8000,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://… or duckdb:///file (default: WATTLAKE_HOME/scada_source.duckdb)"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Synthetic data seed")] = 0,
+    turbines: Annotated[int, typer.Option(help="Turbines generated (WTG01 is the default)")] = 3,
+    start: Annotated[str, typer.Option(help="First day generated (YYYY-MM-DD)")] = "2024-05-20",
+    days: Annotated[int, typer.Option(help="Days generated")] = 10,
+) -> None:
+    """Serve the wind SCADA source stand-in (GET /data, /data/{id}, docs at /docs) until Ctrl-C.
+
+    The database is filled on first start only (when its data table is empty)."""
+
+    from rich.markup import escape
+
+    from wattlake.sims.scada_source import ScadaSourceSim, redact_url
+
+    if database_url is None:
+        home = get_settings().home
+        home.mkdir(parents=True, exist_ok=True)
+        database_url = f"duckdb:///{(home / 'scada_source.duckdb').resolve()}"
+    sim = ScadaSourceSim(
+        database_url, seed=seed, turbines=turbines, start=start, days=days, host=host, port=port
+    )
+    url = sim.start()
+    console.print(f"SCADA source stand-in at {escape(url)}/data, docs at {escape(url)}/docs")
+    console.print(
+        f"turbines {escape(', '.join(sim.turbines))}; database {escape(redact_url(database_url))}. Try:"
+    )
+    console.print(
+        f"  curl '{escape(url)}/data?start_timestamp=2024-05-20T00:00:00"
+        "&end_timestamp=2024-05-20T00:10:00&columns=wind_speed&columns=power'"
     )
     sim.serve_until_interrupted()
 
