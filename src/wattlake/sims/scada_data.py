@@ -11,8 +11,8 @@ period (10 days from 2024-05-20, one row a minute) but makes the values behave l
   correlation) and short gusts (1–4 min, +25–70 %, about one every 3 h) ride on top.
 - **Power** (kW): the binned power curve ``POWER_CURVE`` of a 2 MW-class turbine (cut-in 3 m/s,
   rated 2,000 kW from 13 m/s, cut-out 25 m/s, restart below 22 m/s) interpolated linearly, as
-  IEC 61400-12-1 curves are given; ±2 % noise in partial load, ±0.3 % at rated; exactly 0 when
-  idle (below cut-in or stopped after a cut-out).
+  IEC 61400-12-1 curves are given; ±2 % noise in partial load (capped at rated), ±0.3 % at
+  rated; exactly 0 when idle (below cut-in or stopped after a cut-out).
 - **Ambient temperature** (°C): a seasonal level for the day of year, a daily cycle (±4 °C,
   warmest at 15:00), a slow weather anomaly (AR(1), 24 h) and sensor noise.
 - **Faults**: scattered missing minutes (0.2 %) and communication outages (5–45 min, about one
@@ -143,7 +143,8 @@ def generate_turbine(
     stopped = (last >= 0) & (event[np.maximum(last, 0)] == 1)
     curve = power_curve(wind)
     noise = own.standard_normal(n)
-    power = np.where(curve >= RATED_KW, RATED_KW * (1 + 0.003 * noise), curve * (1 + 0.02 * noise))
+    partial = np.minimum(curve * (1 + 0.02 * noise), RATED_KW)  # the controller caps power
+    power = np.where(curve >= RATED_KW, RATED_KW * (1 + 0.003 * noise), partial)
     power = np.where(stopped | (curve <= 0), 0.0, np.maximum(power, 0.0))
 
     # temperature: season + daily cycle + weather + noise

@@ -264,6 +264,8 @@ class PostgresStore:
                     "SELECT setval(pg_get_serial_sequence('data', 'id'), "
                     "GREATEST((SELECT max(id) FROM data), 1))"
                 )
+        with self._pool.connection() as conn:  # fresh statistics: range scans use the index
+            conn.execute("ANALYZE data" if turbine is None else "ANALYZE turbine_data")
         return int(rows.num_rows)
 
     def select(
