@@ -8,7 +8,11 @@ expected answer below is computed here independently of the server.
 from __future__ import annotations
 
 import csv
+import os
+import re
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -19,7 +23,14 @@ import httpx
 import pytest
 
 from tests._support import PG_URL, samples
-from wattlake.sims.scada_source import DEFAULT_LIMIT, MAX_LIMIT, ScadaSourceSim, load_csv
+from wattlake.sims.scada_data import COLUMNS, generate_turbine
+from wattlake.sims.scada_source import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    ScadaSourceSim,
+    load_csv,
+    load_rows,
+)
 
 T0 = datetime(2024, 5, 20)
 N = 10 * 24 * 60  # the original: 14,400 one-minute rows from 2024-05-20
@@ -255,7 +266,7 @@ def test_openapi_docs(http: httpx.Client) -> None:
 
 
 def test_turbines_listed(http: httpx.Client) -> None:
-    assert http.get("/turbines").json() == [
+    assert http.get("/turbines").json()[:2] == [
         {"name": "WTG01", "default": True},
         {"name": "WTG02", "default": False},
     ]
@@ -372,3 +383,40 @@ def test_load_the_public_sample_csv(db_url: str) -> None:
         assert got["timestamp"] == want["timestamp"].replace(" ", "T")
         for col in ("wind_speed", "power", "ambient_temperature"):
             assert got[col] == float(want[col])  # full precision, exactly
+
+
+def test_nan_is_served_as_null(db_url: str) -> None:
+    bad = [
+        (T0, float("nan"), 1.5, None),
+        (T0 + timedelta(minutes=1), float("inf"), -0.0, 2.0),
+    ]
+    assert load_rows(db_url, bad, turbine="ODD") == 2
+    with ScadaSourceSim(db_url) as s, httpx.Client(base_url=s.base_url) as c:
+        r = c.get("/data", params={"turbine": "ODD", "columns": list(COLUMNS)})
+        assert r.status_code == 200
+        assert r.json() == [
+            {"timestamp": iso(0), "id": 1, "wind_speed": None, "power": 1.5,
+             "ambient_temperature": None},
+            {"timestamp": iso(1), "id": 2, "wind_speed": None, "power": -0.0,
+             "ambient_temperature": 2.0},
+        ]  # fmt: skip
+
+
+def test_cli_serves_until_stopped(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("wattlake")
+    cmd = [str(exe), "sim", "scada-source", "--port", "0", "--days", "1", "--turbines", "2"]
+    cmd += ["--database-url", f"duckdb:///{tmp_path / 'cli.duckdb'}", "--seed", "3"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/data", line)
+        assert found, line
+        body = httpx.get(found.group(1) + "/data", params={"columns": "power"}, timeout=30).json()
+        want = generate_turbine(3, 0, T0, 1).table.column("power").to_pylist()
+        assert [b["power"] for b in body] == want
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -187,7 +187,8 @@ def _clean(v: Any) -> Any:
 
 
 def encode_rows(keys: Sequence[str], rows: Sequence[Row]) -> bytes:
-    """The JSON array FastAPI would send for these rows (compact separators, ISO timestamps)."""
+    """The JSON array FastAPI would send for these rows (compact separators, ISO timestamps,
+    float repr), through the C encoder of ``json``; NaN and infinities as null."""
     ti = keys.index("timestamp")
     out = []
     for r in rows:
@@ -197,7 +198,7 @@ def encode_rows(keys: Sequence[str], rows: Sequence[Row]) -> bytes:
         out.append(dict(zip(keys, vals, strict=True)))
     try:
         text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # NaN or infinity in the data: send null
+    except ValueError:  # NaN or infinity in the data
         out = [{k: _clean(v) for k, v in d.items()} for d in out]
         text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode()
@@ -367,7 +368,8 @@ class ScadaSourceSim:
             for i, name in enumerate(names):
                 gen = generate_turbine(self.seed, i, self.start_at, self.days)
                 store.replace(None if i == 0 else name, gen.table)
-            store.set_turbines(names)
+            loaded = [n for n, _ in store.turbines() if n not in names]  # e.g. load_csv(turbine=)
+            store.set_turbines([*names, *loaded])
         elif not store.turbines():
             store.set_turbines(names[:1])
         self._refresh()

@@ -18,6 +18,7 @@ read at once.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,10 +26,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from wattlake.sims.scada_data import COLUMNS, VALUE_COLUMNS, with_ids
 
 Row = tuple[Any, ...]
+_COPY_CHUNK = 200_000
+_CSV = pacsv.WriteOptions(include_header=False)
 
 _DDL_DUCKDB = """
 CREATE TABLE IF NOT EXISTS data (
@@ -242,23 +246,20 @@ class PostgresStore:
 
     def replace(self, turbine: str | None, table: pa.Table) -> int:
         rows = with_ids(table)
-        cols = rows.to_pydict()
-        records = zip(*(cols[c] for c in COLUMNS), strict=True)
+        if turbine is not None:
+            rows = rows.add_column(0, "turbine", pa.array([turbine] * rows.num_rows, pa.string()))
+        target = "data" if turbine is None else "turbine_data"
+        copy_sql = f"COPY {target} ({', '.join(rows.column_names)}) FROM STDIN (FORMAT CSV)"
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             if turbine is None:
                 cur.execute("DELETE FROM data")
-                copy_sql = f"COPY data ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                types = ["int4", "timestamp", "float8", "float8", "float8"]
             else:
                 cur.execute("DELETE FROM turbine_data WHERE turbine = %s", [turbine])
-                copy_sql = (
-                    f"COPY turbine_data (turbine, {', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                )
-                types = ["varchar", "int4", "timestamp", "float8", "float8", "float8"]
-            with cur.copy(copy_sql) as copy:
-                copy.set_types(types)
-                for rec in records:
-                    copy.write_row(rec if turbine is None else (turbine, *rec))
+            with cur.copy(copy_sql) as copy:  # CSV written by Arrow: shortest exact floats
+                for off in range(0, rows.num_rows, _COPY_CHUNK):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(rows.slice(off, _COPY_CHUNK), buf, _CSV)
+                    copy.write(buf.getvalue())
             if turbine is None:  # keep the SERIAL in step, like rows inserted by the ORM
                 cur.execute(
                     "SELECT setval(pg_get_serial_sequence('data', 'id'), "
