@@ -411,9 +411,9 @@ def test_cli_serves_until_stopped(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"(http://127\.0\.0\.1:\d+)/data", line)
-        assert found, line
+        lines = [proc.stdout.readline() for _ in range(2)]
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/data", "".join(lines))
+        assert found, lines
         body = httpx.get(found.group(1) + "/data", params={"columns": "power"}, timeout=30).json()
         want = generate_turbine(3, 0, T0, 1).table.column("power").to_pylist()
         assert [b["power"] for b in body] == want
