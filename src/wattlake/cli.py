@@ -327,6 +327,9 @@ def sim_scada_source(
     turbines: Annotated[int, typer.Option(help="Turbines generated (WTG01 is the default)")] = 3,
     start: Annotated[str, typer.Option(help="First day generated (YYYY-MM-DD)")] = "2024-05-20",
     days: Annotated[int, typer.Option(help="Days generated")] = 10,
+    timezone: Annotated[
+        str | None, typer.Option(help="Log in this IANA zone's wall time (DST gaps/repeats)")
+    ] = None,
     csv: Annotated[
         Path | None,
         typer.Option(
@@ -349,7 +352,7 @@ def sim_scada_source(
         database_url = f"duckdb:///{(home / 'scada_source.duckdb').resolve()}"
     sim = ScadaSourceSim(
         database_url, seed=seed, turbines=turbines, start=start, days=days, host=host, port=port,
-        generate=csv is None,
+        generate=csv is None, timezone=timezone,
     )  # fmt: skip
     if csv is not None:
         console.print(f"loaded {sim.load_csv(csv):,} rows from {escape(str(csv))}")

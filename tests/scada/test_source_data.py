@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 
 import httpx
 import numpy as np
@@ -146,3 +147,31 @@ def test_served_as_generated_and_independent_of_the_farm_size() -> None:
             w["wind_speed"] for w in generate_turbine(5, 0, T0, 2).table.to_pylist()
         ]
         assert big.turbines == ["WTG01", "WTG02", "WTG03"]
+
+
+def test_local_wall_time_has_the_dst_gap_and_repeat() -> None:
+    with (
+        ScadaSourceSim(
+            seed=1, turbines=1, start="2024-03-30", days=2, timezone="Europe/Berlin"
+        ) as sim,
+        httpx.Client(base_url=sim.base_url, timeout=30) as c,
+    ):
+        spring = c.get(
+            "/data",
+            params={
+                "start_timestamp": "2024-03-31",
+                "end_timestamp": "2024-04-01",
+                "columns": "id",
+            },
+        ).json()
+    gen = generate_turbine(1, 0, datetime(2024, 3, 30), 2, "Europe/Berlin")
+    assert gen.table.num_rows + gen.missing == 1440 + 1380  # 23 hours on 31 March
+    stamps = [s["timestamp"] for s in spring]
+    assert len(stamps) > 1300 and not [t for t in stamps if t[11:13] == "02"]  # 02:xx never exists
+    autumn = generate_turbine(1, 0, datetime(2024, 10, 27), 1, "Europe/Berlin")
+    ts = autumn.table.column("timestamp").to_pylist()
+    assert autumn.table.num_rows + autumn.missing == 1500  # 25 hours
+    two = [t for t in ts if t.hour == 2]
+    assert len(two) > len(set(two)) > 0  # the repeated hour is written twice
+    back = [(a, b) for a, b in pairwise(ts) if b < a]
+    assert len(back) == 1 and back[0][0].hour == 2 and back[0][1].hour in (1, 2)  # once

@@ -21,7 +21,9 @@ period (10 days from 2024-05-20, one row a minute) but makes the values behave l
   temperature sensor now and then.
 
 Values are rounded like SCADA exports (wind 0.01 m/s, power 0.1 kW, temperature 0.1 °C).
-Everything depends only on (seed, start, days, turbine index): turbine ``i``'s data does not
+Timestamps are naive, on a plain clock by default, or in the local wall time of a zone (with its
+DST gaps and repeats, see :func:`timestamps`). Everything depends only on (seed, start, days,
+zone, turbine index): turbine ``i``'s data does not
 change with the number of turbines. The maths is vectorised (AR(1) by blocks), so a year of a
 turbine takes well under a second.
 """
@@ -29,10 +31,12 @@ turbine takes well under a second.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 COLUMNS = ("id", "timestamp", "wind_speed", "power", "ambient_temperature")
 VALUE_COLUMNS = ("wind_speed", "power", "ambient_temperature")
@@ -117,19 +121,47 @@ class Generated:
     stuck_temperature: list[tuple[int, int]]
 
 
+def timestamps(start: datetime, days: int, zone: str | None = None) -> np.ndarray:
+    """The minutes of ``days`` days from ``start`` as naive ``datetime64[us]``.
+
+    Without ``zone`` a plain clock (1,440 minutes a day). With an IANA ``zone`` the minutes run
+    on the real (UTC) time line and are written in local wall time, as a SCADA logging local
+    time does: the spring-forward day has 1,380 of them (its missing hour skipped), the
+    fall-back day 1,500 (its repeated hour written twice).
+    """
+    t0 = np.datetime64(start.replace(tzinfo=None), "us")
+    if zone is None:
+        return t0 + np.arange(days * 1440).astype("timedelta64[m]")
+    tz = ZoneInfo(zone)
+    first = start.replace(tzinfo=tz).astimezone(UTC)
+    last = (start + timedelta(days=days)).replace(tzinfo=tz).astimezone(UTC)
+    n = int((last - first).total_seconds() // 60)
+    utc = np.datetime64(first.replace(tzinfo=None), "us") + np.arange(n).astype("timedelta64[m]")
+    aware = pa.array(utc, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us", tz=zone))
+    local: np.ndarray = pc.local_timestamp(aware).to_numpy(zero_copy_only=False)
+    return local
+
+
 def generate_turbine(
-    seed: int, index: int, start: datetime = DEFAULT_START, days: int = DEFAULT_DAYS
+    seed: int,
+    index: int,
+    start: datetime = DEFAULT_START,
+    days: int = DEFAULT_DAYS,
+    zone: str | None = None,
 ) -> Generated:
-    """1-minute rows for turbine ``index`` (0 = default) of the farm ``seed``."""
-    n = days * 1440
+    """1-minute rows for turbine ``index`` (0 = default) of the farm ``seed``; ``zone``: see
+    :func:`timestamps`."""
+    ts = timestamps(start, days, zone)
+    n = len(ts)
+    day = ts.astype("datetime64[D]")
+    hour = (ts - day).astype("timedelta64[s]").astype(np.int64) / 3600.0
+    doy = (day - day.astype("datetime64[Y]")).astype(np.int64) + 1.0
     site = np.random.default_rng([seed, 0, 0])
     own = np.random.default_rng([seed, 1, index])
     # wind: two Gaussian components, 80 % site-wide and 20 % own, unit variance each
     wx = np.sqrt(0.8) * ar1(site, n, 360.0) + np.sqrt(0.2) * ar1(own, n, 40.0)
     wy = np.sqrt(0.8) * ar1(site, n, 360.0) + np.sqrt(0.2) * ar1(own, n, 40.0)
     base = WEIBULL_C * ((wx * wx + wy * wy) / 2.0) ** (1.0 / WEIBULL_K)
-    minute_of_day = (np.arange(n) + start.hour * 60 + start.minute) % 1440
-    hour = minute_of_day / 60.0
     diurnal = 1.0 + 0.12 * np.sin(2 * np.pi * (hour - 9.0) / 24.0)  # peak at 15:00
     wind = base * diurnal * (1.0 + 0.08 * ar1(own, n, 3.0))
     for s, e in _episodes(own, n, 8.0, 1, 4):  # gusts
@@ -148,11 +180,7 @@ def generate_turbine(
     power = np.where(stopped | (curve <= 0), 0.0, np.maximum(power, 0.0))
 
     # temperature: season + daily cycle + weather + noise
-    doy = np.array(
-        [(start + timedelta(days=d)).timetuple().tm_yday for d in range(days + 1)], dtype=float
-    )
-    day_i = (np.arange(n) + start.hour * 60 + start.minute) // 1440
-    season = 11.0 - 9.0 * np.cos(2 * np.pi * (doy[day_i] - 20.0) / 365.25)
+    season = 11.0 - 9.0 * np.cos(2 * np.pi * (doy - 20.0) / 365.25)
     daily = 4.0 * np.sin(2 * np.pi * (hour - 9.0) / 24.0)
     temp = season + daily + 2.5 * ar1(site, n, 1440.0) + 0.1 * own.standard_normal(n)
 
@@ -167,8 +195,6 @@ def generate_turbine(
     keep = own.random(n) >= 0.002
     for s, e in _episodes(own, n, 1 / 3, 5, 45):
         keep[s:e] = False
-    t0 = np.datetime64(start.replace(tzinfo=None), "us")
-    ts = t0 + np.arange(n).astype("timedelta64[m]")
     table = pa.table(
         {
             "timestamp": pa.array(ts[keep], pa.timestamp("us")),

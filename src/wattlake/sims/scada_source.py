@@ -324,7 +324,8 @@ class ScadaSourceSim:
     ``postgresql://…``. On start an empty ``data`` table is filled with ``turbines`` synthetic
     turbines (``WTG01`` the default) of ``days`` days from ``start``, deterministic per
     ``seed``; ``generate=False`` leaves it empty (then ``load_csv``). An already filled database
-    is served as it is.
+    is served as it is. ``timezone`` (IANA name): timestamps in that zone's wall time, with its
+    DST gap and repeated hour (default: a plain clock, i.e. UTC).
     """
 
     def __init__(
@@ -336,11 +337,13 @@ class ScadaSourceSim:
         start: date | datetime | str = DEFAULT_START,
         days: int = DEFAULT_DAYS,
         generate: bool = True,
+        timezone: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.database_url, self.seed, self.n_turbines = database_url, seed, turbines
         self.start_at, self.days, self.generate = _as_datetime(start), days, generate
+        self.timezone = timezone
         self.host, self.port = host, port
         self.turbines: list[str] = []
         self.default_turbine = DEFAULT_TURBINE
@@ -366,7 +369,7 @@ class ScadaSourceSim:
         names = turbine_names(self.n_turbines)
         if store.row_count() == 0 and self.generate:
             for i, name in enumerate(names):
-                gen = generate_turbine(self.seed, i, self.start_at, self.days)
+                gen = generate_turbine(self.seed, i, self.start_at, self.days, self.timezone)
                 store.replace(None if i == 0 else name, gen.table)
             loaded = [n for n, _ in store.turbines() if n not in names]  # e.g. load_csv(turbine=)
             store.set_turbines([*names, *loaded])
@@ -455,10 +458,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--turbines", type=int, default=3)
     ap.add_argument("--start", default=DEFAULT_START.date().isoformat())
     ap.add_argument("--days", type=int, default=DEFAULT_DAYS)
+    ap.add_argument("--timezone", default=None, help="IANA zone of the logged wall time")
     a = ap.parse_args(argv)
     sim = ScadaSourceSim(
         a.database_url, seed=a.seed, turbines=a.turbines, start=a.start, days=a.days,
-        host=a.host, port=a.port,
+        timezone=a.timezone, host=a.host, port=a.port,
     )  # fmt: skip
     url = sim.start()
     print(f"Fonte stand-in at {url}/data (docs {url}/docs), turbines {sim.turbines}", flush=True)
