@@ -179,7 +179,8 @@ def test_an_unparseable_bound_is_422(http: httpx.Client, bad: str) -> None:
         (["ambient_temperature"], ["timestamp", "ambient_temperature"]),
         (["id"], ["timestamp", "id"]),  # any real column, id included
         (["nope", "power", "also_nope"], ["timestamp", "power"]),  # unknown names dropped
-        (["power", "power"], ["timestamp", "power"]),
+        (["power", "power"], ["timestamp", "power", "power__1"]),  # SQLAlchemy 2's labels
+        (["power", "timestamp", "id", "timestamp"], ["power", "timestamp", "id", "timestamp__1"]),
         (["timestamp"], ["timestamp"]),
         (["power", "timestamp"], ["power", "timestamp"]),  # listed: where the caller put it
         (["POWER", "power"], ["timestamp", "power"]),  # names are case-sensitive
@@ -191,6 +192,10 @@ def test_columns(http: httpx.Client, asked: list[str], keys: list[str]) -> None:
     assert all(list(b) == keys for b in body)
     if "ambient_temperature" in keys:
         assert [b["ambient_temperature"] for b in body] == [temp(i) for i in range(3)]
+    for b, i in zip(body, range(3), strict=True):
+        for k in keys:
+            want = {"timestamp": iso(i), "power": pw(i), "id": i + 1}.get(k.split("__")[0])
+            assert want is None or b[k] == want
 
 
 def test_columns_is_a_repeated_key_on_the_wire(http: httpx.Client) -> None:

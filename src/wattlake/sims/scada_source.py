@@ -7,7 +7,8 @@ The original contract, exactly:
   (``columns=wind_speed&columns=power``); unknown names are dropped silently, and when none is
   left the answer is **400** ``{"detail": "Invalid column names"}``; ``timestamp`` is added in
   front unless the caller listed it (then it stays where the caller put it, as in the
-  original); any real column may be asked for, ``id`` included; a repeated name appears once.
+  original); any real column may be asked for, ``id`` included; a name asked twice is answered
+  twice, the second time as ``name__1`` (what SQLAlchemy 2 labels it in the original).
   The answer is a JSON array of objects with the keys in that order, timestamps as ISO text
   without a zone (``2024-05-20T00:00:00``), rows in table order (``id``).
 - ``GET /data/{data_id}`` — ``{"timestamp","wind_speed","power","ambient_temperature","id"}``,
@@ -99,8 +100,8 @@ class Detail(BaseModel):
 # -- loading ---------------------------------------------------------------------------------
 
 
-def _as_store(db: ScadaStore | str | None) -> tuple[ScadaStore, bool]:
-    if db is None or isinstance(db, str):
+def _as_store(db: ScadaStore | str) -> tuple[ScadaStore, bool]:
+    if isinstance(db, str):
         store = open_store(db)
         store.ensure()
         return store, True
@@ -133,7 +134,7 @@ def _opt_float(v: Any) -> float | None:
 
 
 def load_rows(
-    db: ScadaStore | str | None,
+    db: ScadaStore | str,
     rows: Iterable[Mapping[str, Any] | Sequence[Any]],
     turbine: str | None = None,
 ) -> int:
@@ -163,9 +164,7 @@ def load_rows(
             store.close()
 
 
-def load_csv(
-    path: str | Path, db: ScadaStore | str | None = None, turbine: str | None = None
-) -> int:
+def load_csv(path: str | Path, db: ScadaStore | str, turbine: str | None = None) -> int:
     """Replace a turbine's rows with a CSV ``timestamp,wind_speed,power,ambient_temperature``
     (the sample's layout; an ``id`` column, if any, is ignored and ids are renumbered 1…n in
     file order). Values keep their full precision. Returns the number of rows."""
@@ -188,13 +187,15 @@ def _clean(v: Any) -> Any:
 
 def encode_rows(keys: Sequence[str], rows: Sequence[Row]) -> bytes:
     """The JSON array FastAPI would send for these rows (compact separators, ISO timestamps,
-    float repr), through the C encoder of ``json``; NaN and infinities as null."""
-    ti = keys.index("timestamp")
+    float repr), through the C encoder of ``json``; NaN and infinities as null. Keys named
+    ``timestamp`` or ``timestamp__N`` hold datetimes."""
+    tis = [i for i, k in enumerate(keys) if k.split("__")[0] == "timestamp"]
     out = []
     for r in rows:
         vals = list(r)
-        t = vals[ti]
-        vals[ti] = t.isoformat() if t is not None else None
+        for ti in tis:
+            t = vals[ti]
+            vals[ti] = t.isoformat() if t is not None else None
         out.append(dict(zip(keys, vals, strict=True)))
     try:
         text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -202,6 +203,23 @@ def encode_rows(keys: Sequence[str], rows: Sequence[Row]) -> bytes:
         out = [{k: _clean(v) for k, v in d.items()} for d in out]
         text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode()
+
+
+def answer_keys(columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(columns to select, keys of the answer) for a ``columns`` list, as the original: unknown
+    names dropped, ``timestamp`` put first unless listed, a repeated name answered again under
+    ``name__1``, ``name__2`` … (SQLAlchemy 2's labels for a repeated column). Empty: none valid.
+    """
+    cols = [c for c in columns if c in COLUMNS]
+    if cols and "timestamp" not in cols:
+        cols.insert(0, "timestamp")
+    seen: dict[str, int] = {}
+    keys = []
+    for c in cols:
+        n = seen.get(c, 0)
+        seen[c] = n + 1
+        keys.append(c if n == 0 else f"{c}__{n}")
+    return cols, keys
 
 
 def create_app(sim: ScadaSourceSim) -> FastAPI:
@@ -250,17 +268,15 @@ def create_app(sim: ScadaSourceSim) -> FastAPI:
         offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
     ) -> Response:
         if columns:
-            keys = list(dict.fromkeys(c for c in columns if c in COLUMNS))
-            if not keys:
+            cols, keys = answer_keys(columns)
+            if not cols:
                 raise HTTPException(status_code=400, detail="Invalid column names")
-            if "timestamp" not in keys:
-                keys.insert(0, "timestamp")
         else:
-            keys = list(_ROW_KEYS)
+            cols = keys = list(_ROW_KEYS)
         which = resolve(turbine)
         page = limit or DEFAULT_LIMIT
         rows = sim.store.select(
-            which, keys, _naive_utc(start_timestamp), _naive_utc(end_timestamp), page + 1, offset
+            which, cols, _naive_utc(start_timestamp), _naive_utc(end_timestamp), page + 1, offset
         )
         headers = {}
         if len(rows) > page:
