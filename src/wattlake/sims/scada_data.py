@@ -42,6 +42,7 @@ COLUMNS = ("id", "timestamp", "wind_speed", "power", "ambient_temperature")
 VALUE_COLUMNS = ("wind_speed", "power", "ambient_temperature")
 DEFAULT_START = datetime(2024, 5, 20)
 DEFAULT_DAYS = 10
+DEFAULT_TURBINE = "WTG01"  # turbine_names(n)[0]: served from the original data table
 
 # (wind speed m/s, electrical power kW): a 2 MW-class curve in 1 m/s bins (air density 1.225).
 POWER_CURVE: tuple[tuple[float, float], ...] = (

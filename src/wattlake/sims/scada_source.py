@@ -40,275 +40,31 @@ given a URL. On start, if the ``data`` table is empty, it is filled with the syn
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import math
 import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import pyarrow as pa
 import uvicorn
-from fastapi import FastAPI, HTTPException, Query, Request, Response
-from pydantic import BaseModel
 
+from wattlake.sims.scada_app import DEFAULT_LIMIT, MAX_LIMIT, create_app, encode_rows
 from wattlake.sims.scada_data import (
-    COLUMNS,
     DEFAULT_DAYS,
     DEFAULT_START,
-    VALUE_COLUMNS,
+    DEFAULT_TURBINE,
     generate_turbine,
     turbine_names,
 )
-from wattlake.sims.scada_store import Row, ScadaStore, open_store
+from wattlake.sims.scada_store import ScadaStore, load_csv, load_rows, open_store
 
 __all__ = [
-    "DEFAULT_LIMIT", "MAX_LIMIT", "ScadaSourceSim", "create_app", "load_csv", "load_rows", "redact_url",
+    "DEFAULT_LIMIT", "MAX_LIMIT", "ScadaSourceSim", "create_app", "encode_rows", "load_csv",
+    "load_rows", "redact_url",
 ]  # fmt: skip
-
-DEFAULT_LIMIT = 50_000
-MAX_LIMIT = 500_000
-DEFAULT_TURBINE = "WTG01"
-_INT4 = 2**31
-_ROW_KEYS = ("timestamp", *VALUE_COLUMNS, "id")
-
-
-class DataRow(BaseModel):
-    """One source row (``/data/{data_id}``); ``/data`` answers the requested subset of keys."""
-
-    timestamp: datetime
-    wind_speed: float | None
-    power: float | None
-    ambient_temperature: float | None
-    id: int
-
-
-class Turbine(BaseModel):
-    name: str
-    default: bool
-
-
-class Detail(BaseModel):
-    detail: str
-
-
-# -- loading ---------------------------------------------------------------------------------
-
-
-def _as_store(db: ScadaStore | str) -> tuple[ScadaStore, bool]:
-    if isinstance(db, str):
-        store = open_store(db)
-        store.ensure()
-        return store, True
-    return db, False
-
-
-def _default_name(store: ScadaStore) -> str:
-    return next((n for n, d in store.turbines() if d), DEFAULT_TURBINE)
-
-
-def _replace(store: ScadaStore, table: pa.Table, turbine: str | None) -> int:
-    known = [n for n, _ in store.turbines()]
-    default = _default_name(store)
-    name = turbine or default
-    n = store.replace(None if name == default else name, table)
-    if name not in known or default not in known:
-        others = [k for k in known if k != default]
-        store.set_turbines([default, *others, *([name] if name not in (default, *others) else [])])
-    return n
-
-
-def _parse_ts(v: Any) -> datetime | None:
-    if v is None or isinstance(v, datetime):
-        return v
-    return datetime.fromisoformat(str(v))
-
-
-def _opt_float(v: Any) -> float | None:
-    return None if v is None or v == "" else float(v)
-
-
-def load_rows(
-    db: ScadaStore | str,
-    rows: Iterable[Mapping[str, Any] | Sequence[Any]],
-    turbine: str | None = None,
-) -> int:
-    """Replace ``turbine``'s rows (default: the default turbine, i.e. the ``data`` table).
-
-    ``rows`` are mappings with ``timestamp, wind_speed, power, ambient_temperature`` or tuples in
-    that order; timestamps are datetimes or ISO text. Ids are 1…n in the given order. Returns
-    the number of rows. ``db`` is a store or a database URL.
-    """
-    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS[1:]}
-    for r in rows:
-        vals = [r.get(c) for c in COLUMNS[1:]] if isinstance(r, Mapping) else list(r)[:4]
-        cols["timestamp"].append(_parse_ts(vals[0]))
-        for c, v in zip(VALUE_COLUMNS, vals[1:], strict=True):
-            cols[c].append(_opt_float(v))
-    table = pa.table(
-        {
-            "timestamp": pa.array(cols["timestamp"], pa.timestamp("us")),
-            **{c: pa.array(cols[c], pa.float64()) for c in VALUE_COLUMNS},
-        }
-    )
-    store, own = _as_store(db)
-    try:
-        return _replace(store, table, turbine)
-    finally:
-        if own:
-            store.close()
-
-
-def load_csv(path: str | Path, db: ScadaStore | str, turbine: str | None = None) -> int:
-    """Replace a turbine's rows with a CSV ``timestamp,wind_speed,power,ambient_temperature``
-    (the sample's layout; an ``id`` column, if any, is ignored and ids are renumbered 1…n in
-    file order). Values keep their full precision. Returns the number of rows."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return load_rows(db, list(csv.DictReader(f)), turbine)
-
-
-# -- the HTTP app ----------------------------------------------------------------------------
-
-
-def _naive_utc(t: datetime | None) -> datetime | None:
-    if t is None or t.tzinfo is None:
-        return t
-    return t.astimezone(UTC).replace(tzinfo=None)
-
-
-def _clean(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def encode_rows(keys: Sequence[str], rows: Sequence[Row]) -> bytes:
-    """The JSON array FastAPI would send for these rows (compact separators, ISO timestamps,
-    float repr), through the C encoder of ``json``; NaN and infinities as null. Keys named
-    ``timestamp`` or ``timestamp__N`` hold datetimes."""
-    tis = [i for i, k in enumerate(keys) if k.split("__")[0] == "timestamp"]
-    out = []
-    for r in rows:
-        vals = list(r)
-        for ti in tis:
-            t = vals[ti]
-            vals[ti] = t.isoformat() if t is not None else None
-        out.append(dict(zip(keys, vals, strict=True)))
-    try:
-        text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # NaN or infinity in the data
-        out = [{k: _clean(v) for k, v in d.items()} for d in out]
-        text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode()
-
-
-def answer_keys(columns: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(columns to select, keys of the answer) for a ``columns`` list, as the original: unknown
-    names dropped, ``timestamp`` put first unless listed, a repeated name answered again under
-    ``name__1``, ``name__2`` … (SQLAlchemy 2's labels for a repeated column). Empty: none valid.
-    """
-    cols = [c for c in columns if c in COLUMNS]
-    if cols and "timestamp" not in cols:
-        cols.insert(0, "timestamp")
-    seen: dict[str, int] = {}
-    keys = []
-    for c in cols:
-        n = seen.get(c, 0)
-        seen[c] = n + 1
-        keys.append(c if n == 0 else f"{c}__{n}")
-    return cols, keys
-
-
-def create_app(sim: ScadaSourceSim) -> FastAPI:
-    app = FastAPI(
-        title="Fonte — wind SCADA source (wattlake stand-in)",
-        version="1.0",
-        description=(
-            "1-minute wind-turbine data from the source table `data(id, timestamp, wind_speed, "
-            "power, ambient_temperature)`. The original contract plus `turbine` and "
-            "`limit`/`offset` (next page in the `Link` header)."
-        ),
-    )
-
-    def resolve(turbine: str | None) -> str | None:
-        if turbine is None or turbine == sim.default_turbine:
-            return None
-        if turbine not in sim.turbines:
-            raise HTTPException(status_code=404, detail="Turbine not found")
-        return turbine
-
-    @app.get(
-        "/data",
-        response_model=list[DataRow],
-        responses={400: {"model": Detail, "description": "No valid column name"}},
-        summary="Rows in [start_timestamp, end_timestamp), with the chosen columns",
-    )
-    def get_data(
-        request: Request,
-        start_timestamp: Annotated[
-            datetime | None, Query(description="Inclusive lower bound (ISO datetime)")
-        ] = None,
-        end_timestamp: Annotated[
-            datetime | None, Query(description="Exclusive upper bound (ISO datetime)")
-        ] = None,
-        columns: Annotated[
-            list[str] | None,
-            Query(description="Repeat for several: columns=wind_speed&columns=power"),
-        ] = None,
-        turbine: Annotated[
-            str | None, Query(description="Turbine name (default: the default turbine)")
-        ] = None,
-        limit: Annotated[
-            int | None,
-            Query(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT})"),
-        ] = None,
-        offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
-    ) -> Response:
-        if columns:
-            cols, keys = answer_keys(columns)
-            if not cols:
-                raise HTTPException(status_code=400, detail="Invalid column names")
-        else:
-            cols = keys = list(_ROW_KEYS)
-        which = resolve(turbine)
-        page = limit or DEFAULT_LIMIT
-        rows = sim.store.select(
-            which, cols, _naive_utc(start_timestamp), _naive_utc(end_timestamp), page + 1, offset
-        )
-        headers = {}
-        if len(rows) > page:
-            rows = rows[:page]
-            nxt = request.url.include_query_params(offset=offset + page, limit=page)
-            headers["Link"] = f'<{nxt}>; rel="next"'
-        return Response(encode_rows(keys, rows), media_type="application/json", headers=headers)
-
-    @app.get(
-        "/data/{data_id}",
-        response_model=DataRow,
-        responses={404: {"model": Detail, "description": "No row with this id"}},
-        summary="One row by id",
-    )
-    def get_data_by_id(
-        data_id: int,
-        turbine: Annotated[
-            str | None, Query(description="Turbine name (default: the default turbine)")
-        ] = None,
-    ) -> Response:
-        which = resolve(turbine)
-        row = sim.store.get(which, data_id) if -_INT4 <= data_id < _INT4 else None
-        if row is None:
-            raise HTTPException(status_code=404, detail="Data not found")
-        body = encode_rows(_ROW_KEYS, [row])[1:-1]
-        return Response(body, media_type="application/json")
-
-    @app.get("/turbines", response_model=list[Turbine], summary="The turbines served")
-    def get_turbines() -> list[Turbine]:
-        return [Turbine(name=n, default=n == sim.default_turbine) for n in sim.turbines]
-
-    return app
 
 
 def redact_url(url: str) -> str:
