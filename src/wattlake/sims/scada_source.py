@@ -44,12 +44,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
+from starlette.types import Message, Receive, Scope, Send
 
 from wattlake.sims.scada_app import DEFAULT_LIMIT, MAX_LIMIT, create_app, encode_rows
 from wattlake.sims.scada_data import (
@@ -62,9 +64,22 @@ from wattlake.sims.scada_data import (
 from wattlake.sims.scada_store import ScadaStore, load_csv, load_rows, open_store
 
 __all__ = [
-    "DEFAULT_LIMIT", "MAX_LIMIT", "ScadaSourceSim", "create_app", "encode_rows", "load_csv",
+    "DEFAULT_LIMIT", "FAULTS", "MAX_LIMIT", "ScadaSourceSim", "SimRequest", "create_app", "encode_rows", "load_csv",
     "load_rows", "redact_url",
 ]  # fmt: skip
+
+
+FAULTS = ("500", "502", "503", "429", "truncate")
+
+
+@dataclass(frozen=True)
+class SimRequest:
+    """One request the stand-in answered: path, raw query string, status, injected fault."""
+
+    path: str
+    query: str
+    status: int
+    fault: str | None = None
 
 
 def redact_url(url: str) -> str:
@@ -98,6 +113,11 @@ class ScadaSourceSim:
     ``seed``; ``generate=False`` leaves it empty (then ``load_csv``). An already filled database
     is served as it is. ``timezone`` (IANA name): timestamps in that zone's wall time, with its
     DST gap and repeated hour (default: a plain clock, i.e. UTC).
+
+    For clients' tests: ``requests`` lists every request answered (path, query, status);
+    ``fail_next(*kinds)`` makes the next requests fail, one kind each (see ``FAULTS``): ``500``,
+    ``502``, ``503`` and ``429`` answer that status (``Retry-After: 0`` on 429 and 503),
+    ``truncate`` sends the headers and half the body, then closes the connection.
     """
 
     def __init__(
@@ -124,6 +144,9 @@ class ScadaSourceSim:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self.app = create_app(self)
+        self.requests: list[SimRequest] = []
+        self._faults: list[str] = []
+        self._lock = threading.Lock()
 
     @property
     def store(self) -> ScadaStore:
@@ -155,6 +178,53 @@ class ScadaSourceSim:
         self.turbines = [n for n, _ in listed]
         self.default_turbine = next((n for n, d in listed if d), DEFAULT_TURBINE)
 
+    def fail_next(self, *kinds: str) -> None:
+        unknown = [k for k in kinds if k not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown faults {unknown}; use {FAULTS}")
+        with self._lock:
+            self._faults.extend(kinds)
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, with the fault queue in front and the request log behind."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self._lock:
+            fault = self._faults.pop(0) if self._faults else None
+        query = scope.get("query_string", b"").decode("latin-1")
+        status = 0
+        if fault is not None and fault.isdigit():
+            status = int(fault)
+            body = b'{"detail":"injected fault"}'
+            headers = [(b"content-type", b"application/json")]
+            headers += [(b"content-length", str(len(body)).encode())]
+            if status in (429, 503):
+                headers.append((b"retry-after", b"0"))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        else:
+
+            async def watch(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                elif fault == "truncate" and message["type"] == "http.response.body":
+                    body = message.get("body", b"")
+                    half = {"type": "http.response.body", "body": body[: len(body) // 2]}
+                    await send({**half, "more_body": True})
+                    self._log(scope, query, status, fault)
+                    # uvicorn closes the connection when the app fails after it began answering
+                    raise ConnectionAbortedError("injected fault: truncated answer")
+                await send(message)
+
+            await self.app(scope, receive, watch)
+        self._log(scope, query, status, fault)
+
+    def _log(self, scope: Scope, query: str, status: int, fault: str | None) -> None:
+        with self._lock:
+            self.requests.append(SimRequest(scope["path"], query, status, fault))
+
     def load_rows(
         self, rows: Iterable[Mapping[str, Any] | Sequence[Any]], turbine: str | None = None
     ) -> int:
@@ -175,7 +245,9 @@ class ScadaSourceSim:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self._asgi, interface="asgi3", log_level="critical", access_log=False, lifespan="off"
+        )  # critical: an injected truncation is an app error to uvicorn; keep it quiet
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._server, self._thread, self._sock = server, thread, sock
