@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep, require_api_key
-from wattlake.api.tabular import Filters, Format, Page, _jsonable, query_page
+from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, _jsonable, query_page
 from wattlake.errors import NotFoundError
 from wattlake.pipeline import Runner
 from wattlake.sources.hosting_capacity.pipeline import RefreshReport, refresh
@@ -87,8 +87,8 @@ def list_feeders(
     voltage_kv: Annotated[
         float | None, Query(gt=0, allow_inf_nan=False, description="Feeder voltage, kV (13.2)")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
     filters = Filters().add("max_hc_mw", ">=", min_max_hc_mw).add("utility", "=", utility)
@@ -140,8 +140,8 @@ def feeder_ders(
     runner: RunnerDep,
     feeder_uid: FeederUid,
     status: Annotated[DerStatus | None, Query(description="installed or planned")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
     _require_feeder(runner, feeder_uid)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import StringConstraints
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, Page, query_page
+from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, query_page
 from wattlake.sources.caiso.schema import Market
 
 router = APIRouter(prefix="/v1/lmp", tags=["prices: CAISO LMP"])
@@ -36,8 +36,6 @@ Start = Annotated[
     date | None, Query(description="First Pacific operating date (inclusive), YYYY-MM-DD")
 ]
 End = Annotated[date | None, Query(description="Last Pacific operating date (inclusive)")]
-Limit = Annotated[int, Query(ge=1, le=10_000, description="Rows per page")]
-Offset = Annotated[int, Query(ge=0)]
 FormatParam = Annotated[Format, Query(description="json (paginated) or csv")]
 
 

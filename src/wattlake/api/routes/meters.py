@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, Page, query_page
+from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, query_page
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"])
 
@@ -38,8 +38,8 @@ def meter_daily(
     data_type: Annotated[
         str | None, Query(max_length=100, description="e.g. 'Import Wh Total'")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
     if start and end and start > end:
