@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -13,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from fastapi import HTTPException, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from wattlake.engines import Engine
 
@@ -31,6 +32,21 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (1.
 Offset = Annotated[
     int, Query(ge=0, le=MAX_OFFSET, description=f"Rows to skip (0..{MAX_OFFSET:.0e})")
 ]
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_text(value: Any) -> Any:
+    """Only ``YYYY-MM-DD`` text is a date here (pydantic alone would read ``0`` or ``1700000000``
+    as a Unix time, which the documented ``format: date`` does not allow)."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+#: A date query parameter: ISO ``YYYY-MM-DD`` only.
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
 def check_page(limit: int, offset: int) -> None:

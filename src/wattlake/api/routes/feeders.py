@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep, require_api_key
+from wattlake.api.openapi import NOT_FOUND
 from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, _jsonable, query_page
 from wattlake.errors import NotFoundError
 from wattlake.pipeline import Runner
@@ -100,7 +101,11 @@ def list_feeders(
     )  # fmt: skip
 
 
-@router.get("/feeders/{feeder_uid}", summary="One feeder: hosting capacity and DER by type")
+@router.get(
+    "/feeders/{feeder_uid}",
+    summary="One feeder: hosting capacity and DER by type",
+    responses=NOT_FOUND,
+)
 def get_feeder(runner: RunnerDep, feeder_uid: FeederUid) -> dict[str, Any]:
     """The feeder's attributes (null where the utility publishes no hosting capacity for it),
     its DER per standard type (counts are distinct projects, kW summed per technology row) and
@@ -133,7 +138,7 @@ def get_feeder(runner: RunnerDep, feeder_uid: FeederUid) -> dict[str, Any]:
     "/feeders/{feeder_uid}/ders",
     response_model=Page,
     summary="The DER on one feeder (installed and/or planned); paginated JSON or CSV",
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **NOT_FOUND},
 )
 def feeder_ders(
     request: Request,

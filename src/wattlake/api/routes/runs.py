@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from wattlake.api.deps import RunnerDep
+from wattlake.api.openapi import NOT_FOUND
 from wattlake.api.tabular import Limit, Offset, _jsonable, check_page
 from wattlake.errors import NotFoundError
 
@@ -21,7 +22,7 @@ def list_runs(
     return [{k: _jsonable(v) for k, v in r.items()} for r in runner.runs.recent(limit).to_pylist()]
 
 
-@router.get("/{run_id}", summary="One run with its steps and reject counts")
+@router.get("/{run_id}", summary="One run with its steps and reject counts", responses=NOT_FOUND)
 def get_run(runner: RunnerDep, run_id: RunId) -> dict[str, Any]:
     rows = runner.engine.query("SELECT * FROM runs WHERE run_id = $id", {"id": run_id}).to_pylist()
     if not rows:
