@@ -148,3 +148,37 @@ def test_405_carries_allow(client: TestClient, method: str, path: str, allow: st
     assert r.status_code == 405
     assert r.headers["allow"] == allow
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_openapi_documents_problems_and_get_data(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    ops = {(m.upper(), p): op for p, item in doc["paths"].items() for m, op in item.items()}
+    get_data = ops[("GET", "/get-data")]
+    assert {p["name"] for p in get_data["parameters"]} == {"meter_code", "serial_code", "date_time"}
+    assert "text/html" in get_data["responses"]["400"]["content"]
+    for key, op in ops.items():
+        if op.get("parameters"):
+            assert list(op["responses"]["422"]["content"]) == ["application/problem+json"], key
+        assert "application/problem+json" in op["responses"]["503"]["content"], key
+    for key in [
+        ("GET", "/v1/feeders/{feeder_uid}"),
+        ("GET", "/v1/feeders/{feeder_uid}/ders"),
+        ("GET", "/v1/runs/{run_id}"),
+        ("GET", "/lmp/mean/{region}/{day_of_week}"),
+    ]:
+        assert list(ops[key]["responses"]["404"]["content"]) == ["application/problem+json"], key
+    for key in [
+        ("GET", "/load-data"),
+        ("GET", "/refreshData"),
+        ("POST", "/v1/refresh/hosting-capacity"),
+    ]:
+        assert "401" in ops[key]["responses"], key
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+
+
+@pytest.mark.parametrize("value", ["0", "1700000000", "2025-9-1", "01/09/2015"])
+def test_date_parameters_are_iso_only(client: TestClient, value: str) -> None:
+    for path in ["/v1/lmp", "/v1/lmp/daily", "/v1/meters/210095893/daily"]:
+        r = client.get(f"{path}?start={value}")
+        assert r.status_code == 422, (path, r.text)
+    assert client.get("/v1/lmp?start=2025-09-01").status_code == 200
