@@ -39,6 +39,13 @@ class Settings(BaseSettings):
             "(UTC+10 all year, no DST), which is what the ERM Power exports use."
         ),
     )
+    meter_encoding: str = Field(
+        default="utf-8",
+        description=(
+            "Encoding of meter files without a byte-order mark (UTF-8 and UTF-16 with a BOM "
+            "are recognised), e.g. utf-8, latin-1 or cp1252."
+        ),
+    )
     duckdb_memory_limit: str = Field(
         default="256MB",
         description="Cap on DuckDB's memory (it spills to disk beyond it), e.g. 256MB or 4GB.",

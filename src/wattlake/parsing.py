@@ -14,8 +14,41 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 MAX_REJECT_RAW = 2000  # characters of raw text kept per reject
+# The one number rule of every parser: a value must be finite and within +-MAX_ABS. Nothing
+# wattlake measures comes near 1e100, and with this bound no sum or average can overflow to inf.
+MAX_ABS = 1e100
+
+
+def bad_floats(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Mask (no nulls) of the values that break the number rule: NaN, +-inf, |x| > MAX_ABS."""
+    ok = pc.less_equal(pc.abs(values), MAX_ABS)  # false for NaN and inf; null stays null
+    return pc.fill_null(pc.invert(ok), False)
+
+
+def storable(text: str) -> str:
+    """``text`` as any warehouse can store it: NUL becomes ``\\x00``, undecodable bytes
+    (surrogate escapes) ``\\xNN`` and other lone surrogates ``\\udNNN``; the rest is kept."""
+    if "\x00" not in text:
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            pass
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code == 0:
+            out.append("\\x00")
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +72,21 @@ class FileReport:
     rejects: list[Reject] = field(default_factory=list)
     skipped: bool = False  # already loaded (same sha256), not parsed again
     note: str | None = None  # e.g. "no data (OASIS code 1000)"
+    warnings: list[str] = field(default_factory=list)  # rows loaded with a caveat, per kind
 
     @property
     def rows_rejected(self) -> int:
         return len(self.rejects)
 
     def reject(self, line: int | None, field: str | None, rule: str, raw: str) -> None:
-        self.rejects.append(Reject(self.source_file, line, field, rule, raw[:MAX_REJECT_RAW]))
+        self.rejects.append(
+            Reject(self.source_file, line, field, rule, storable(raw[:MAX_REJECT_RAW]))
+        )
+
+    def warn(self, message: str) -> None:
+        """Rows that loaded with a caveat: kept in ``warnings`` and shown in ``note``."""
+        self.warnings.append(message)
+        self.note = "; ".join(x for x in (self.note, message) if x)
 
     @property
     def balanced(self) -> bool:

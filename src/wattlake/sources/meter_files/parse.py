@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from wattlake.csvlines import CleanLines
 from wattlake.errors import InputError
-from wattlake.parsing import FileReport
+from wattlake.parsing import FileReport, bad_floats
 from wattlake.sources.meter_files.schema import LAYOUTS, Layout
 from wattlake.tables import LOCAL_TS
 
@@ -36,27 +37,38 @@ _INTEGER_RE = r"^\s*[-+]?\d+\s*$"
 _MONTH_RE = r"^\s*\d{1,2}/(?P<m>\d{1,2})/"
 
 
-def detect_layout(head: bytes) -> Layout:
-    """The layout whose header is the first line of ``head``; InputError if none is."""
-    first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip("\r\n ")
-    cols = tuple(c.strip() for c in first.split(","))
+def detect_layout(header: str, source: str = "meter file") -> Layout:
+    """The layout whose header is ``header`` (the first line's text); InputError if none is."""
+    first = header.strip("\r\n \ufeff")
+    cols = tuple(c.strip().strip('"') for c in first.split(","))
     for layout in LAYOUTS:
         if cols == layout.header:
             return layout
     known = "\n  ".join(f"{x.name}: {','.join(x.header)}" for x in LAYOUTS)
+    shown = first[:120] + ("…" if len(first) > 120 else "")
     raise InputError(
-        f"unrecognised meter file header: {first[:200]!r}",
+        f"{source}: unrecognised meter file header {shown!r}",
         hint=f"expected one of these headers:\n  {known}",
     )
 
 
 def parse_meter_file(
-    stream: BinaryIO, report: FileReport, *, timezone: str = "Etc/GMT-10"
+    stream: BinaryIO,
+    report: FileReport,
+    *,
+    timezone: str = "Etc/GMT-10",
+    encoding: str = "utf-8",
 ) -> Iterator[tuple[str, pa.Table]]:
-    """Yield ``(table_name, batch)`` for a meter file; rejects go to ``report``."""
-    head = stream.read(64 * 1024)
-    layout = detect_layout(head)
-    stream.seek(0)
+    """Yield ``(table_name, batch)`` for a meter file; rejects go to ``report``.
+
+    Lines go through :class:`~wattlake.csvlines.CleanLines` first (encoding, NUL, stray
+    quotes, over-long lines: each costs its own line); ``encoding`` is the files' declared
+    encoding (``WATTLAKE_METER_ENCODING``) unless a BOM says otherwise."""
+    clean = CleanLines(
+        stream, report, encoding=encoding, encoding_setting="WATTLAKE_METER_ENCODING"
+    )
+    layout = detect_layout(clean.header, report.source_file)
+    stream = clean  # type: ignore[assignment]
     invalid: list[int] = []  # physical line numbers of rows pyarrow could not split
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -237,16 +249,21 @@ def _timestamps(values: pa.Array, *, optional: bool) -> tuple[pa.Array, pa.Array
 def _numbers(values: pa.Array, regex: str, typ: pa.DataType) -> tuple[pa.Array, pa.Array]:
     """Cast text to ``typ``; empty → null; returns (values, bad mask)."""
     empty = _empty(values)
-    no_bad = pa.array(np.zeros(len(values), dtype=bool))
     try:
-        return pc.cast(pc.if_else(empty, None, values), typ), no_bad
+        out = pc.cast(pc.if_else(empty, None, values), typ)
+        bad = pa.array(np.zeros(len(values), dtype=bool))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         values = pc.utf8_trim_whitespace(values)
         empty = _empty(values)
         good = pc.match_substring_regex(values, regex)
         bad = pc.and_(pc.invert(good), pc.invert(empty))
-        clean = pc.if_else(pc.or_(bad, empty), None, values)
-        return pc.cast(clean, typ), bad
+        out = pc.cast(pc.if_else(pc.or_(bad, empty), None, values), typ)
+    if pa.types.is_floating(typ):  # the shared number rule: finite, within +-MAX_ABS
+        non_finite = bad_floats(out)
+        if pc.any(non_finite).as_py():
+            bad = pc.or_(bad, non_finite)
+            out = pc.if_else(non_finite, None, out)
+    return out, bad
 
 
 def local_day(value: str) -> date:
