@@ -24,6 +24,7 @@ Fast path: a block with no quote, NUL, stray CR or non-UTF-8 byte passes through
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import io
 import re
 from collections import deque
@@ -32,6 +33,7 @@ from typing import BinaryIO
 from wattlake.errors import InputError
 from wattlake.parsing import MAX_REJECT_RAW, FileReport
 
+MARKER = b"\x00"  # a rejected line, with markers=True (a NUL line is never handed on otherwise)
 CHUNK = 256 * 1024  # bytes read at a time; also the longest line kept by default
 # A field is empty, unquoted (no quote at its start, quotes later are literal), or quoted
 # ("" for a quote inside) with nothing but unquoted text after the closing quote.
@@ -83,11 +85,18 @@ class CleanLines(io.RawIOBase):
         encoding_setting: str = "the source's encoding option",
         quotes: bool = True,
         max_line: int = CHUNK,
+        markers: bool = False,
     ) -> None:
         super().__init__()
         self.stream, self.report, self.quotes = stream, report, quotes
         self.max_line = max_line
-        self.line = 0  # physical lines handed on so far
+        # markers: a rejected line is handed on as MARKER and its reject gets its line number
+        # when the parser meets it (``place``), so clean blocks need no line counting.
+        self.markers = markers
+        self._blank = MARKER if markers else b""
+        self._unplaced: deque[int] = deque()  # indexes in report.rejects awaiting a line
+        self._first = True  # the next line handed on is the header
+        self.line = 0  # physical lines handed on so far (not kept up to date with markers)
         self._carry = b""  # start of a line whose end has not been read yet
         self._skipping = False  # inside an over-long line, dropping bytes until its end
         self._out: deque[bytes | memoryview] = deque()
@@ -186,7 +195,7 @@ class CleanLines(io.RawIOBase):
         if tail:
             self._feed(tail)
         if self._skipping:
-            self._out.append(b"\n")
+            self._out.append(self._blank + b"\n")
             self.line += 1
         elif self._carry:
             self._emit(self._carry + b"\n")
@@ -201,7 +210,7 @@ class CleanLines(io.RawIOBase):
             if end < 0:
                 return
             self._skipping = False
-            self._out.append(b"\n")
+            self._out.append(self._blank + b"\n")
             self.line += 1
             pos = end + 1
         first = data.find(b"\n", pos)
@@ -214,7 +223,7 @@ class CleanLines(io.RawIOBase):
         # The line that began in the carry: the only one that can be longer than a chunk.
         if len(self._carry) + first - pos > self.max_line:
             self._too_long(self.line + 1, self._carry + data[pos : pos + MAX_REJECT_RAW])
-            self._out.append(b"\n")
+            self._out.append(self._blank + b"\n")
             self.line += 1
         else:
             self._emit(self._carry + data[pos : first + 1])
@@ -228,7 +237,8 @@ class CleanLines(io.RawIOBase):
                 or not data.isascii()
             )
             if clean:  # nothing to look at: hand the lines on without copying them
-                self.line += data.count(b"\n", first + 1)
+                if not self.markers:
+                    self.line += data.count(b"\n", first + 1)
                 self._out.append(memoryview(data)[first + 1 : last + 1])
             else:
                 self._emit(data[first + 1 : last + 1])
@@ -241,12 +251,19 @@ class CleanLines(io.RawIOBase):
         self._reject(line, "line_too_long", raw)
 
     def _reject(self, line: int, rule: str, raw: str) -> None:
-        self.report.reject(line, None, rule, raw)
+        if self.markers:
+            self._unplaced.append(len(self.report.rejects))
+        self.report.reject(None if self.markers else line, None, rule, raw)
         self.report.rows_read += 1
+
+    def place(self, line: int) -> None:
+        """The parser met the next MARKER line at physical ``line``: that reject's line."""
+        i = self._unplaced.popleft()
+        self.report.rejects[i] = dataclasses.replace(self.report.rejects[i], line=line)
 
     def _emit(self, block: bytes) -> None:
         """Hand on ``block`` (whole lines, ending in ``\\n``), blanking and rejecting bad ones."""
-        base = self.line
+        base, header, self._first = self.line, self._first, False
         self.line += block.count(b"\n")
         nul = b"\x00" in block
         stray_cr = b"\r" in block and block.count(b"\r") != block.count(b"\r\n")
@@ -264,7 +281,7 @@ class CleanLines(io.RawIOBase):
         lines = block.split(b"\n")
         for i, line in enumerate(lines[:-1]):
             body = line[:-1] if line.endswith(b"\r") else line
-            if base + i == 0:  # the header: checked when the stream opened
+            if header and i == 0:  # checked when the stream opened
                 continue
             if b"\x00" in body or b"\r" in body:
                 rule = "control_character"
@@ -276,7 +293,7 @@ class CleanLines(io.RawIOBase):
                 continue
             raw = body[: MAX_REJECT_RAW * 4].decode("utf-8", "backslashreplace")
             self._reject(base + i + 1, rule, raw)
-            lines[i] = b""
+            lines[i] = self._blank
         self._out.append(b"\n".join(lines))
 
 

@@ -275,3 +275,16 @@ def test_hosting_capacity_cr_only_file_loads() -> None:
     ]
     parsed = hc_parse("utility2_circuits.csv", "\r".join([HC_HEADER, *rows]).encode())
     assert len(parsed.rows("feeders")) == 3 and not parsed.report.rejects
+
+
+def test_oasis_nul_byte_and_bad_utf8_reject_their_lines() -> None:
+    data = oasis_csv([("1", "LMP", "10"), ("2", "LMP", "11"), ("3", "LMP", "12")])
+    lines = data.split(b"\n")
+    lines[2] = lines[2].replace(b",N,N,N,", b",N,N,N\x00,")
+    lines[3] = lines[3].replace(b",N,N,N,", b",N,N,\xe9,")
+    table, report = parse_bytes(b"\n".join(lines))
+    assert table.num_rows == 1
+    assert sorted((r.line, r.rule) for r in report.rejects) == [
+        (3, "control_character"),
+        (4, "bad_encoding"),
+    ]

@@ -164,8 +164,11 @@ def test_encoding_declared_in_the_format() -> None:
     data = "Feeder,Max HC (kW),Voltage (V),Substation,Studied\nF1,1,1,Québec,01.01.2024\n"
     (row,) = parse_bytes("x.csv", data.encode("cp1252"), fmt).rows("feeders")
     assert row["substation"] == "Québec"
-    with pytest.raises(InputError, match="cannot decode as utf-8"):
-        parse_bytes("x.csv", data.encode("cp1252"), replace(TEST_FEEDERS, encoding="utf-8"))
+    # Declared UTF-8: the line with the cp1252 byte is rejected on its own, not the file.
+    wrong = parse_bytes("x.csv", data.encode("cp1252"), replace(TEST_FEEDERS, encoding="utf-8"))
+    assert wrong.rows("feeders") == []
+    assert [(r.line, r.rule) for r in wrong.report.rejects] == [(2, "bad_encoding")]
+    assert "Qu\\xe9bec" in wrong.report.rejects[0].raw
 
 
 def test_missing_column_names_the_column_and_the_format_file() -> None:
@@ -279,11 +282,12 @@ def test_every_line_is_accounted_for(rows: list[list[str]]) -> None:
     assert all(r.raw == lines[r.line - 1] for r in parsed.report.rejects if r.line)
 
 
-def test_unterminated_quote_swallows_the_rest_into_one_reject() -> None:
+def test_unterminated_quote_costs_only_its_own_line() -> None:
     text = U2_DER + '1,"oops,Solar,5,x,0\n2,null,Solar,5,x,0\n'
     parsed = parse_text("utility2_install_der.csv", text)
-    assert [(r.line, r.rule) for r in parsed.report.rejects] == [(2, "bad_column_count")]
-    assert parsed.report.rejects[0].raw.startswith('1,"oops')
+    assert [(r.line, r.rule) for r in parsed.report.rejects] == [(2, "bad_quote")]
+    assert parsed.report.rejects[0].raw == '1,"oops,Solar,5,x,0'
+    assert [r["native_id"] for r in parsed.rows("ders")] == ["2"]
 
 
 def test_unreadable_csv_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from wattlake.csvlines import CleanLines
 from wattlake.errors import InputError
 from wattlake.parsing import MAX_ABS, FileReport
 from wattlake.sources.caiso.response import (
@@ -203,6 +204,17 @@ class _Member:
         if line is None or not 0 < line <= len(lines):
             return ""
         return lines[line - 1].rstrip(b"\r").decode("utf-8", "replace")
+
+
+def _cleaned(src: _Source, report: FileReport) -> _Source:
+    """``src`` read once through CleanLines: a line with a NUL, bad UTF-8 or longer than a
+    block is rejected on its own (and handed on blank, which is not data)."""
+    try:
+        with src.open() as f:
+            data = CleanLines(f, report, quotes=False).read_all()  # type: ignore[arg-type]
+    except MEMBER_ERRORS as exc:
+        raise corrupt_member(src.name, exc) from None
+    return _Source(src.name, lambda: io.BytesIO(data))
 
 
 def _read_member(src: _Source) -> tuple[pa.Table, str, int]:
@@ -415,7 +427,7 @@ def _parse_sources(sources: list[_Source], report: FileReport) -> pa.Table:
     members: list[_Member] = []
     tables = []
     offset = 0
-    for src in sources:
+    for src in map(lambda s: _cleaned(s, report), sources):
         table, price_col, skipped = _read_member(src)
         members.append(_Member(src, offset, table.num_rows, price_col, skipped))
         tables.append(table)

@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 
 from wattlake.csvlines import CleanLines
 from wattlake.errors import InputError
-from wattlake.parsing import FileReport, bad_floats
+from wattlake.parsing import FileReport, SeenKeys, bad_floats
 from wattlake.sources.meter_files.schema import LAYOUTS, Layout
 from wattlake.tables import LOCAL_TS
 
@@ -65,14 +65,21 @@ def parse_meter_file(
     quotes, over-long lines: each costs its own line); ``encoding`` is the files' declared
     encoding (``WATTLAKE_METER_ENCODING``) unless a BOM says otherwise."""
     clean = CleanLines(
-        stream, report, encoding=encoding, encoding_setting="WATTLAKE_METER_ENCODING"
+        stream,
+        report,
+        encoding=encoding,
+        encoding_setting="WATTLAKE_METER_ENCODING",
+        markers=True,
     )
     layout = detect_layout(clean.header, report.source_file)
     stream = clean  # type: ignore[assignment]
     invalid: list[int] = []  # physical line numbers of rows pyarrow could not split
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        if row.text.strip():
+        if row.text == "\x00":  # a line CleanLines rejected
+            invalid.append(row.number or 0)
+            clean.place(row.number or 0)
+        elif row.text.strip():
             report.rows_read += 1
             line = row.number or 0
             invalid.append(line)
@@ -92,10 +99,15 @@ def parse_meter_file(
         ),
     )
     offset = 0  # rows of the reader converted so far
+    # a key repeated within the file is rejected as duplicate_key (the first one loads)
+    identity = tuple(k for k in layout.table.primary_key if k in layout.fields)
+    seen = SeenKeys(
+        tuple(k for k in identity if k != layout.timestamp_field), layout.timestamp_field
+    )
     for table in _gather(reader, BATCH_ROWS):
         lines = _lines(offset, table.num_rows, invalid)
         offset += table.num_rows
-        out = _convert(table, lines, layout, report, timezone)
+        out = _convert(table, lines, layout, report, timezone, seen)
         if out is not None and out.num_rows:
             yield layout.table.name, out
 
@@ -134,7 +146,12 @@ def _empty(a: pa.Array) -> pa.Array:
 
 
 def _convert(
-    table: pa.Table, lines: pa.Array, layout: Layout, report: FileReport, timezone: str
+    table: pa.Table,
+    lines: pa.Array,
+    layout: Layout,
+    report: FileReport,
+    timezone: str,
+    seen: SeenKeys,
 ) -> pa.Table | None:
     cols = {name: table.column(name).combine_chunks() for name in layout.fields}
     # Blank lines arrive as rows whose every field is empty: they are not data.
@@ -204,8 +221,17 @@ def _convert(
         out["layout"] = _constant(layout.name, n_data)
     out["_source_file"] = _constant(report.source_file, n_data)
     result = pa.table(out)
-    if ok is not None:
+    kept = None if ok is None else pc.indices_nonzero(ok)
+    if kept is not None:
         result = result.filter(ok)
+    repeats = seen.repeats(result)
+    if repeats.any():
+        where = np.flatnonzero(repeats)
+        rows = where if kept is None else kept.to_numpy()[where]
+        for i in rows.tolist():
+            raw = ",".join(cols[c][i].as_py() for c in layout.fields)
+            report.reject(lines[i].as_py(), layout.timestamp_field, "duplicate_key", raw)
+        result = result.filter(pa.array(~repeats))
     return layout.table.conform(result)
 
 
