@@ -288,3 +288,16 @@ def test_oasis_nul_byte_and_bad_utf8_reject_their_lines() -> None:
         (3, "control_character"),
         (4, "bad_encoding"),
     ]
+
+
+def test_hosting_capacity_nul_and_garbage() -> None:
+    rows = [
+        f"36_13_{81000 + i},13.2,1.1,0.1,0.01,2022/10/01 00:00:00+00,green,1.5" for i in range(3)
+    ]
+    data = "\n".join([HC_HEADER, *rows]).encode().replace(b"green", b"gr\x00en", 1)
+    parsed = hc_parse("utility2_circuits.csv", data)
+    assert len(parsed.rows("feeders")) == 2
+    assert [(r.line, r.rule) for r in parsed.report.rejects] == [(2, "control_character")]
+    with pytest.raises(InputError) as info:
+        hc_parse("utility2_circuits.csv", bytes(range(256)) * 10)
+    assert "utility2_circuits.csv" in str(info.value) and str(info.value).isprintable()

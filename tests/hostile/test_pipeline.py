@@ -91,3 +91,12 @@ def test_encoding_option_per_source(
         assert got == [{"plant_code": "ED€"}]
     finally:
         get_settings.cache_clear()
+
+
+def test_unknown_meter_encoding_fails_when_settings_load() -> None:
+    from pydantic import ValidationError
+
+    from wattlake.config import Settings
+
+    with pytest.raises(ValidationError, match="unknown encoding 'klingon'"):
+        Settings(meter_encoding="klingon")
