@@ -37,7 +37,7 @@ MARKER = b"\x00"  # a rejected line, with markers=True (a NUL line is never hand
 CHUNK = 256 * 1024  # bytes read at a time; also the longest line kept by default
 # A field is empty, unquoted (no quote at its start, quotes later are literal), or quoted
 # ("" for a quote inside) with nothing but unquoted text after the closing quote.
-_FIELD = rb'(?:"(?:[^"]|"")*"[^,"\r\n]*|[^,"\r\n][^,\r\n]*|)'
+_FIELD = rb'(?:"[^"\r\n]*(?:""[^"\r\n]*)*"[^,"\r\n]*|[^,"\r\n][^,\r\n]*|)'
 _LINE = re.compile(_FIELD + rb"(?:," + _FIELD + rb")*")
 _BLOCK = re.compile(rb"(?:" + _FIELD + rb"(?:," + _FIELD + rb")*\r?\n)*")
 _UTF8 = {"utf-8", "utf-8-sig"}

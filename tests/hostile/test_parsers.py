@@ -301,3 +301,14 @@ def test_hosting_capacity_nul_and_garbage() -> None:
     with pytest.raises(InputError) as info:
         hc_parse("utility2_circuits.csv", bytes(range(256)) * 10)
     assert "utility2_circuits.csv" in str(info.value) and str(info.value).isprintable()
+
+
+def test_two_stray_quotes_do_not_pair_up_across_lines() -> None:
+    lines = lp_file(8)
+    lines[2] = lines[2].replace(",kwh,", ',"kwh,')
+    lines[6] = lines[6].replace(",kwh,", ',kwh",')
+    lines[4] = lines[4].replace(",kwh,", ',"k""w,h",')  # a doubled quote inside: fine
+    table, report = parse_meter("\n".join(lines).encode())
+    assert report.rows_read == 8 and table.num_rows == 7
+    assert rules(report) == {(3, "bad_quote"): 1}
+    assert 'k"w,h' in table.column("units").to_pylist()
