@@ -30,6 +30,8 @@ import re
 from collections import deque
 from typing import BinaryIO
 
+import numpy as np
+
 from wattlake.errors import InputError
 from wattlake.parsing import MAX_REJECT_RAW, FileReport
 
@@ -233,7 +235,7 @@ class CleanLines(io.RawIOBase):
             clean = not (
                 b"\x00" in data
                 or (self.quotes and b'"' in data)
-                or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
+                or (b"\r" in data and _stray_cr(data))
                 or not data.isascii()
             )
             if clean:  # nothing to look at: hand the lines on without copying them
@@ -266,7 +268,7 @@ class CleanLines(io.RawIOBase):
         base, header, self._first = self.line, self._first, False
         self.line += block.count(b"\n")
         nul = b"\x00" in block
-        stray_cr = b"\r" in block and block.count(b"\r") != block.count(b"\r\n")
+        stray_cr = b"\r" in block and _stray_cr(block)
         utf8 = block.isascii()
         if not utf8:
             try:
@@ -295,6 +297,17 @@ class CleanLines(io.RawIOBase):
             self._reject(base + i + 1, rule, raw)
             lines[i] = self._blank
         self._out.append(b"\n".join(lines))
+
+
+def _stray_cr(data: bytes) -> bool:
+    """Whether ``data`` has a CR not followed by LF (one at the very end counts)."""
+    a = np.frombuffer(data, np.uint8)
+    cr = np.flatnonzero(a == 13)
+    if not len(cr):
+        return False
+    if cr[-1] == len(a) - 1:
+        return True
+    return not bool(np.all(a[cr + 1] == 10))
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -125,12 +125,22 @@ def test_quoted_values_blank_lines_and_line_numbers() -> None:
         "3,null,Solar,oops,36_01_1,0\n"
     )
     parsed = parse_text("utility2_install_der.csv", text)
+    # Quoted fields never span lines (issue 7, item 1): the address broken over lines 2-3 is
+    # two rejected lines, each on its own; a quoted comma within a line is fine (line 5's
+    # "Natural Gas" is quoted; its unquoted 1,000 is one field too many).
     assert [(r.line, r.field, r.rule) for r in parsed.report.rejects] == [
+        (2, None, "bad_quote"),
+        (3, None, "bad_column_count"),
         (5, None, "bad_column_count"),  # unquoted thousands separator: one field too many
         (6, "DER_NAMEPLATE_RATING", "bad_number"),
     ]
-    assert parsed.report.rejects[1].raw == "3,null,Solar,oops,36_01_1,0"
-    assert [r["native_id"] for r in parsed.rows("ders")] == ["1"]
+    assert parsed.report.rejects[0].raw == '1,"12 Main St, Apt 4'
+    assert parsed.report.rejects[3].raw == "3,null,Solar,oops,36_01_1,0"
+    assert parsed.rows("ders") == []
+    one_line = U2_DER + '1,"12 Main St, Apt 4 Rear",Solar,7.6,36_01_1,0\n'
+    assert [
+        r["native_id"] for r in parse_text("utility2_install_der.csv", one_line).rows("ders")
+    ] == ["1"]
 
 
 def test_thousands_separator_when_declared() -> None:
