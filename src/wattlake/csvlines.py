@@ -24,7 +24,6 @@ Fast path: a block with no quote, NUL, stray CR or non-UTF-8 byte passes through
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import io
 import re
 from collections import deque
@@ -96,7 +95,7 @@ class CleanLines(io.RawIOBase):
         # when the parser meets it (``place``), so clean blocks need no line counting.
         self.markers = markers
         self._blank = MARKER if markers else b""
-        self._unplaced: deque[int] = deque()  # indexes in report.rejects awaiting a line
+        self._unplaced: deque[tuple[str, str]] = deque()  # (rule, raw) awaiting a line
         self._first = True  # the next line handed on is the header
         self.line = 0  # physical lines handed on so far (not kept up to date with markers)
         self._carry = b""  # start of a line whose end has not been read yet
@@ -253,15 +252,25 @@ class CleanLines(io.RawIOBase):
         self._reject(line, "line_too_long", raw)
 
     def _reject(self, line: int, rule: str, raw: str) -> None:
-        if self.markers:
-            self._unplaced.append(len(self.report.rejects))
-        self.report.reject(None if self.markers else line, None, rule, raw)
+        if self.markers:  # may run in the CSV reader's I/O thread: the report waits for place
+            self._unplaced.append((rule, raw))
+            return
+        self.report.reject(line, None, rule, raw)
         self.report.rows_read += 1
 
     def place(self, line: int) -> None:
-        """The parser met the next MARKER line at physical ``line``: that reject's line."""
-        i = self._unplaced.popleft()
-        self.report.rejects[i] = dataclasses.replace(self.report.rejects[i], line=line)
+        """The parser met the next MARKER line, at physical ``line``: record its reject (call
+        it from the thread that fills the report)."""
+        rule, raw = self._unplaced.popleft()
+        self.report.reject(line, None, rule, raw)
+        self.report.rows_read += 1
+
+    def place_rest(self) -> None:
+        """Record rejects whose marker the parser never met (none, unless it stopped early)."""
+        while self._unplaced:
+            rule, raw = self._unplaced.popleft()
+            self.report.reject(None, None, rule, raw)
+            self.report.rows_read += 1
 
     def _emit(self, block: bytes) -> None:
         """Hand on ``block`` (whole lines, ending in ``\\n``), blanking and rejecting bad ones."""

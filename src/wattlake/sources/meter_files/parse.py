@@ -10,6 +10,7 @@ so memory does not grow with its size.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from datetime import date
 from typing import BinaryIO
@@ -74,17 +75,27 @@ def parse_meter_file(
     layout = detect_layout(clean.header, report.source_file)
     stream = clean  # type: ignore[assignment]
     invalid: list[int] = []  # physical line numbers of rows pyarrow could not split
+    # pyarrow calls on_invalid from its own thread: it only queues; the report is filled here.
+    markers: deque[int] = deque()  # lines CleanLines rejected (handed on as MARKER)
+    unsplit: deque[tuple[int, str]] = deque()  # lines with a wrong field count
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
+        number = row.number or 0
         if row.text == "\x00":  # a line CleanLines rejected
-            invalid.append(row.number or 0)
-            clean.place(row.number or 0)
+            invalid.append(number)
+            markers.append(number)
         elif row.text.strip():
-            report.rows_read += 1
-            line = row.number or 0
-            invalid.append(line)
-            report.reject(line, None, "wrong_field_count", row.text)
+            invalid.append(number)
+            unsplit.append((number, row.text))
         return "skip"
+
+    def drain() -> None:
+        while markers:
+            clean.place(markers.popleft())
+        while unsplit:
+            number, text = unsplit.popleft()
+            report.rows_read += 1
+            report.reject(number, None, "wrong_field_count", text)
 
     reader = pacsv.open_csv(
         stream,
@@ -105,11 +116,14 @@ def parse_meter_file(
         tuple(k for k in identity if k != layout.timestamp_field), layout.timestamp_field
     )
     for table in _gather(reader, BATCH_ROWS):
+        drain()
         lines = _lines(offset, table.num_rows, invalid)
         offset += table.num_rows
         out = _convert(table, lines, layout, report, timezone, seen)
         if out is not None and out.num_rows:
             yield layout.table.name, out
+    drain()
+    clean.place_rest()
 
 
 def _gather(reader: pacsv.CSVStreamingReader, rows: int) -> Iterator[pa.Table]:
