@@ -163,12 +163,14 @@ class SeenKeys:
         cols = [_one_chunk(table[c]) for c in self.identity]
         if fraction.any():
             cols.append(pa.array(fraction))
-        change = np.zeros(n, dtype=bool)
-        change[0] = True
+        change: pa.Array | None = None  # row i+1 starts a new run of equal identities
         for col in cols:
-            differs = pc.fill_null(pc.not_equal(col.slice(1), col.slice(0, n - 1)), True)
-            change[1:] |= differs.to_numpy(zero_copy_only=False)
-        starts = np.flatnonzero(change)
+            differs = pc.not_equal(col.slice(1), col.slice(0, n - 1))
+            change = differs if change is None else pc.or_kleene(change, differs)
+        starts = np.zeros(1, dtype=np.int64)
+        if change is not None:
+            after = pc.indices_nonzero(pc.fill_null(change, True)).to_numpy().astype(np.int64)
+            starts = np.concatenate([starts, after + 1])
         values = [col.take(pa.array(starts)).to_pylist() for col in cols]
         ids = self._ids
         run_ids = np.fromiter(
