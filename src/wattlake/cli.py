@@ -24,16 +24,26 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from wattlake.config import get_settings
 from wattlake.errors import WattlakeError
+
+if TYPE_CHECKING:  # heavy imports stay out of `wattlake --help` (tests/test_cli_imports.py)
+    import pyarrow as pa
+
+    from wattlake.config import Settings
+
+
+def get_settings() -> Settings:
+    """The process settings; pydantic-settings is imported by the commands that need it."""
+    from wattlake.config import get_settings as settings
+
+    return settings()
 
 app = typer.Typer(
     name="wattlake",
