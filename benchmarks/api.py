@@ -47,7 +47,9 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: 
     return status
 
 
-async def load(port: int, path: str, connections: int, seconds: float, limit: int) -> dict[str, Any]:
+async def load(
+    port: int, path: str, connections: int, seconds: float, limit: int
+) -> dict[str, Any]:
     req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     latencies: list[float] = []
     errors = 0

@@ -45,6 +45,7 @@ def get_settings() -> Settings:
 
     return settings()
 
+
 app = typer.Typer(
     name="wattlake",
     help="Energy data from where it lives to typed tables and an HTTP API.",

@@ -44,13 +44,15 @@ def _rows(n: int) -> pa.Table:
     return pa.table(
         {
             "k": pa.array(range(n), pa.int64()),
-            "name": pa.array([f"n{i} é \"q\" \\ {'=' if i % 2 else ''}" for i in range(n)]),
+            "name": pa.array([f'n{i} é "q" \\ {"=" if i % 2 else ""}' for i in range(n)]),
             "day": pa.array([date(2025, 1, 1 + i % 28) for i in range(n)], pa.date32()),
             "seen_at": pa.array(
                 [None if i == 3 else datetime(2025, 1, 1, i % 24, tzinfo=UTC) for i in range(n)],
                 pa.timestamp("us", tz="UTC"),
             ),
-            "v": pa.array([math.nan if i == 1 else math.inf if i == 2 else i / 3 for i in range(n)]),
+            "v": pa.array(
+                [math.nan if i == 1 else math.inf if i == 2 else i / 3 for i in range(n)]
+            ),
         }
     )
 
