@@ -83,7 +83,7 @@ def extract_block(
         values, starts, durs = X_VALUE(block), X_START(block), X_DURATION(block)
         if len(values) == len(starts) == len(durs) == n:
             extra = int(X_CHILDREN(block)) - 2 * n
-            optional = _optional_columns(block, n) if extra else {}
+            optional = _optional_columns(block, n, extra) if extra else {}
             if optional is not None:
                 cols["value"].extend(values)
                 cols["start"].extend(starts)
@@ -96,8 +96,9 @@ def extract_block(
     return _extract_slow(block, key, batch, rejects)
 
 
-def _optional_columns(block: etree._Element, n: int) -> dict[str, list[str]] | None:
-    """Optional children read column-wise, or None when a column is not one-per-reading."""
+def _optional_columns(block: etree._Element, n: int, extra: int) -> dict[str, list[str]] | None:
+    """Optional children read column-wise, or None when a column is not one-per-reading.
+    ``extra``: reading children beyond timePeriod and value (none left: skip the lookups)."""
     out: dict[str, list[str]] = {}
     nq = int(X_QUALITY_N(block))
     if nq:
@@ -107,6 +108,8 @@ def _optional_columns(block: etree._Element, n: int) -> dict[str, list[str]] | N
         if len(q) != n:
             return None
         out["quality"] = q
+        if extra == nq:  # nothing but ReadingQuality: no cost, tou, tier or cpp
+            return out
     for name, xp in OPTIONAL.items():
         got = xp(block)
         if got:
