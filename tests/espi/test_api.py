@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from tests._support import samples
 
+from tests._support import samples
 from wattlake.api.app import create_app
 from wattlake.pipeline import Runner
 from wattlake.sources.espi.pipeline import ingest
@@ -44,10 +44,13 @@ def test_daily_and_intervals(client: TestClient) -> None:
                     params={"start": "2015-11-01T07:00:00Z", "end": "2015-11-02T08:00:00Z",
                             "flow": 1, "limit": 10}).json()  # fmt: skip
     assert iv["total"] == 25 and len(iv["items"]) == 10 and iv["next"]
-    assert sum(i["value"] for i in client.get(
-        f"/v1/usage-points/{up}/intervals",
-        params={"start": "2015-11-01T07:00:00Z", "end": "2015-11-02T08:00:00Z", "flow": 1},
-    ).json()["items"]) / 1000 == pytest.approx(d["consumption"])
+    assert sum(
+        i["value"]
+        for i in client.get(
+            f"/v1/usage-points/{up}/intervals",
+            params={"start": "2015-11-01T07:00:00Z", "end": "2015-11-02T08:00:00Z", "flow": 1},
+        ).json()["items"]
+    ) / 1000 == pytest.approx(d["consumption"])
     rev = client.get(f"/v1/usage-points/{up}/intervals", params={"flow": 19}).json()
     assert rev["total"] == 123
     text = client.get(f"/v1/usage-points/{up}/daily", params={"format": "csv", "flow": 19}).text

@@ -69,7 +69,9 @@ def list_usage_points(
     request: Request,
     runner: RunnerDep,
     custodian: Custodian = None,
-    service_kind: Annotated[int | None, Query(ge=0, le=9, description="0 electricity, 1 gas")] = None,
+    service_kind: Annotated[
+        int | None, Query(ge=0, le=9, description="0 electricity, 1 gas")
+    ] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
     format: FormatParam = Format.json,
@@ -120,7 +122,9 @@ def usage_point_intervals(
     request: Request,
     runner: RunnerDep,
     usage_point_id: UsagePointId,
-    start: Annotated[datetime | None, Query(description="interval start >= (UTC if no zone)")] = None,
+    start: Annotated[
+        datetime | None, Query(description="interval start >= (UTC if no zone)")
+    ] = None,
     end: Annotated[datetime | None, Query(description="interval start < (UTC if no zone)")] = None,
     flow: FlowParam = None,
     custodian: Custodian = None,
