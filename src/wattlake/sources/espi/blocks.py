@@ -230,6 +230,10 @@ def _extract_slow(
                 start = None
         value = _text(r.find(E + "value"))
         line = line_of(r) or line_of(block)
+        twice = next((f for f in ("value", "timePeriod") if len(r.findall(E + f)) > 1), None)
+        if twice is not None:
+            rejects.append((line, twice, "duplicate_field", _raw(r)))
+            continue
         if start is None or value is None or dur is None:
             what = "value" if value is None else "timePeriod/start" if start is None else "duration"
             rejects.append((line, what, "missing_field", _raw(r)))

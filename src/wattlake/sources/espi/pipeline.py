@@ -35,7 +35,7 @@ PATTERNS = ("*.xml", "*.XML")
 def parser(*, zone: str | None = None, custodian: str | None = None) -> Parser:
     """``parse_espi`` bound to a fallback IANA ``zone`` (default: ``WATTLAKE_ESPI_TIMEZONE``)
     and a ``custodian`` name for the key columns."""
-    zone = zone or getattr(get_settings(), "espi_timezone", None)
+    zone = zone or get_settings().espi_timezone
     if zone:
         try:
             check_zone(zone)
