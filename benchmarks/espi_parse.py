@@ -36,10 +36,10 @@ E = "{http://naesb.org/espi}"
 
 
 def run_ours(path: str) -> dict[str, float]:
+    import pyarrow as pa
+
     from wattlake.parsing import FileReport
     from wattlake.sources.espi.parse import parse_espi
-
-    import pyarrow as pa
 
     pa.array([1])  # library start-up (pyarrow imports pandas on first use) is not parsing
     report = FileReport(path)
