@@ -272,3 +272,16 @@ def test_schema_invalid_readings_never_shift_values_between_readings() -> None:
         ("duplicate_field", "value"),
         ("missing_field", "value"),
     ]
+
+
+def test_depth_and_text_size_limits() -> None:
+    head = b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><content>'
+    deep = head + b"<x>" * 5000 + b"</x>" * 5000 + b"</content></entry></feed>"
+    with pytest.raises(InputError, match="depth"):
+        parse_bytes(deep)
+    huge = head + b"<t>" + b"a" * 12_000_000 + b"</t></content></entry></feed>"
+    with pytest.raises(InputError, match="too long"):
+        parse_bytes(huge)
+    report = FileReport("f.xml")
+    with pytest.raises(InputError, match="larger than 1000 bytes"):
+        list(parse_espi(io.BytesIO(deep), report, max_bytes=1000))
