@@ -189,11 +189,9 @@ def _entry(
         kind = tag[len(E) :]
         if kind == "IntervalBlock":
             mr = res.block_owner(links)
-            rejects_before = len(rejects)
             seen = extract_block(node, mr, batch, rejects)
             if mr is None and seen:
                 state.note("IntervalBlock without self/up link: owner guessed at the end")
-            del rejects_before
         elif kind in res.HANDLERS:
             res.HANDLERS[kind](state, node, links, line, title)
             state.changed = True
