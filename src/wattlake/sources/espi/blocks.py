@@ -101,7 +101,6 @@ class RawBatch:
     block_lines: list[int] = field(default_factory=list)  # per block: source line
     rows: int = 0
     present: set[str] = field(default_factory=set)  # optional columns with any value
-    shape: int = 0  # index of the shape that matched last (blocks of a feed look alike)
 
     def add_block(self, key: Any, line: int, n: int) -> None:
         self.block_keys.append(key)
@@ -155,7 +154,7 @@ def _by_shape(block: etree._Element, key: Any, batch: RawBatch) -> bool:
         return False
     n = size - 1 if block.find(_INTERVAL) is not None else size
     children = _count(X_CHILDREN, block)
-    for i, (per, test, extra) in enumerate(_SHAPES):
+    for per, test, extra in _SHAPES:
         if children != per * n or _count(test, block) != (3 + len(extra)) * n:
             continue
         got = {"value": _strs(X_VALUE, block), "start": _strs(X_START, block),
@@ -163,7 +162,6 @@ def _by_shape(block: etree._Element, key: Any, batch: RawBatch) -> bool:
         got.update((name, _strs(_SHAPE_COLUMNS[name], block)) for name in extra)
         if any(len(v) != n for v in got.values()):
             return False
-        batch.shape = i
         cols = batch.cols
         for name in RAW_COLUMNS:
             if name in got:
