@@ -5,7 +5,7 @@ id. Energy is in kWh (electricity) or therms (gas) per day; intervals keep the f
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import IntEnum
 from typing import Annotated
 
@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, Page, query_page
+from wattlake.api.tabular import Filters, Format, IsoDate, Limit, Offset, Page, query_page
 from wattlake.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/usage-points", tags=["energy use: Green Button"])
@@ -49,8 +49,6 @@ Custodian = Annotated[
 FlowParam = Annotated[
     Flow | None, Query(description="1 forward (consumption), 19 reverse (export), 4 net")
 ]
-Limit = Annotated[int, Query(ge=1, le=10_000, description="Rows per page")]
-Offset = Annotated[int, Query(ge=0)]
 FormatParam = Annotated[Format, Query(description="json (paginated) or csv")]
 
 
@@ -90,8 +88,8 @@ def usage_point_daily(
     request: Request,
     runner: RunnerDep,
     usage_point_id: UsagePointId,
-    start: Annotated[date | None, Query(description="first local day (inclusive)")] = None,
-    end: Annotated[date | None, Query(description="last local day (inclusive)")] = None,
+    start: Annotated[IsoDate | None, Query(description="first local day (inclusive)")] = None,
+    end: Annotated[IsoDate | None, Query(description="last local day (inclusive)")] = None,
     flow: FlowParam = None,
     custodian: Custodian = None,
     limit: Limit = 1000,
