@@ -63,23 +63,24 @@ _CHILD = {"cost": E + "cost", "tou": E + "tou", "consumption_tier": E + "consump
           "cpp": E + "cpp"}  # fmt: skip
 RAW_COLUMNS = ("start", "duration", "value", "quality", *OPTIONAL)
 
-# Whole-block shapes seen in real feeds, each proven by two XPath counts. For a field, the
-# number of distinct readings holding it (``…/field/..``) is at most n, so a sum of k such counts
-# equal to k·n means every reading holds every field; with the text lists of length n each and
-# the readings' child count equal to (children per reading)·n, every reading holds exactly one
-# of each and nothing else, so the column lists line up reading by reading.
-_HAS = {
-    "value": f"count({_IR}/e:value/..)",
-    "start": f"count({_IR}/e:timePeriod/e:start/../..)",
-    "duration": f"count({_IR}/e:timePeriod/e:duration/../..)",
-    "quality": f"count({_IR}/e:ReadingQuality/e:quality/../..)",
-    "cost": f"count({_IR}/e:cost/..)",
+# Whole-block shapes seen in real feeds, each proven by two XPath counts. The first finds any
+# second occurrence on the way to a field (a reading with two values, a timePeriod with two
+# starts, …): when there is none, each reading holds at most one of each field, so text lists
+# of length n (the reading count) mean exactly one each, in reading order; the readings' child
+# count equal to (children per reading)·n then also rules out any other child (cost, tou, …).
+_SECOND = {
+    "value": (f"{_IR}/e:value[2]",),
+    "start": (f"{_IR}/e:timePeriod[2]", f"{_IR}/e:timePeriod/e:start[2]"),
+    "duration": (f"{_IR}/e:timePeriod/e:duration[2]",),
+    "quality": (f"{_IR}/e:ReadingQuality[2]", f"{_IR}/e:ReadingQuality/e:quality[2]"),
+    "cost": (f"{_IR}/e:cost[2]",),
 }
 
 
 def _shape(fields: tuple[str, ...], children: int) -> tuple[int, etree.XPath, tuple[str, ...]]:
     extra = tuple(f for f in fields if f not in ("value", "start", "duration"))
-    return children, _x(" + ".join(_HAS[f] for f in fields)), extra
+    paths = [p for f in fields for p in _SECOND[f]]
+    return children, _x(" + ".join(f"count({p})" for p in paths)), extra
 
 
 _SHAPES = (
@@ -155,7 +156,7 @@ def _by_shape(block: etree._Element, key: Any, batch: RawBatch) -> bool:
     n = size - 1 if block.find(_INTERVAL) is not None else size
     children = _count(X_CHILDREN, block)
     for per, test, extra in _SHAPES:
-        if children != per * n or _count(test, block) != (3 + len(extra)) * n:
+        if children != per * n or _count(test, block) != 0:
             continue
         got = {"value": _strs(X_VALUE, block), "start": _strs(X_START, block),
                "duration": _strs(X_DURATION, block)}  # fmt: skip
