@@ -285,3 +285,19 @@ def test_depth_and_text_size_limits() -> None:
     report = FileReport("f.xml")
     with pytest.raises(InputError, match="larger than 1000 bytes"):
         list(parse_espi(io.BytesIO(deep), report, max_bytes=1000))
+
+
+def test_other_reading_children_are_read_not_dropped() -> None:
+    tou = MISALIGNED.split("<IntervalBlock", 1)[0] + (
+        '<IntervalBlock xmlns="http://naesb.org/espi">'
+        + "".join(
+            f"<IntervalReading><timePeriod><duration>900</duration><start>{1600000000 + 900 * i}"
+            f"</start></timePeriod><value>{i}</value><tou>{i % 3}</tou></IntervalReading>"
+            for i in range(4)
+        )
+        + "</IntervalBlock></content></entry></feed>"
+    )
+    report, t = parse_bytes(tou.encode(), zone="UTC")
+    ir = sorted(rows(t, "interval_reads"), key=lambda r: r["raw_value"])
+    assert [(r["raw_value"], r["tou"]) for r in ir] == [(0, 0), (1, 1), (2, 2), (3, 0)]
+    assert report.rows_rejected == 0

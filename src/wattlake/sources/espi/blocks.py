@@ -63,11 +63,11 @@ _CHILD = {"cost": E + "cost", "tou": E + "tou", "consumption_tier": E + "consump
           "cpp": E + "cpp"}  # fmt: skip
 RAW_COLUMNS = ("start", "duration", "value", "quality", *OPTIONAL)
 
-# Whole-block shapes seen in real feeds, each proven by two XPath counts. The first finds any
-# second occurrence on the way to a field (a reading with two values, a timePeriod with two
-# starts, …): when there is none, each reading holds at most one of each field, so text lists
-# of length n (the reading count) mean exactly one each, in reading order; the readings' child
-# count equal to (children per reading)·n then also rules out any other child (cost, tou, …).
+# Whole-block shapes seen in real feeds, each proven by one XPath count: no second occurrence
+# on the way to a field (a reading with two values, a timePeriod with two starts, …) and no
+# reading with more children than the shape has. Then each reading holds at most one of each
+# field, so text lists of length n (the reading count) mean exactly one each, in reading order,
+# and nothing else (cost, tou, …) is left unread.
 _SECOND = {
     "value": (f"{_IR}/e:value[2]",),
     "start": (f"{_IR}/e:timePeriod[2]", f"{_IR}/e:timePeriod/e:start[2]"),
@@ -79,7 +79,7 @@ _SECOND = {
 
 def _shape(fields: tuple[str, ...], children: int) -> tuple[int, etree.XPath, tuple[str, ...]]:
     extra = tuple(f for f in fields if f not in ("value", "start", "duration"))
-    paths = [p for f in fields for p in _SECOND[f]]
+    paths = [p for f in fields for p in _SECOND[f]] + [f"{_IR}/*[{children + 1}]"]
     return children, _x(" + ".join(f"count({p})" for p in paths)), extra
 
 
@@ -89,6 +89,7 @@ _SHAPES = (
     _shape(("value", "start", "duration", "cost"), 3),  # GBA samples with cost
 )
 _SHAPE_COLUMNS = {"quality": X_QUALITY, "cost": OPTIONAL["cost"]}
+X_FIRST_CHILDREN = _x(f"count({_IR}[1]/*)")
 _INTERVAL = E + "interval"
 
 
@@ -154,15 +155,20 @@ def _by_shape(block: etree._Element, key: Any, batch: RawBatch) -> bool:
     if size < 2:
         return False
     n = size - 1 if block.find(_INTERVAL) is not None else size
-    children = _count(X_CHILDREN, block)
+    first = _count(X_FIRST_CHILDREN, block)  # picks the candidate shapes, proves nothing
+    base: dict[str, list[str]] | None = None
     for per, test, extra in _SHAPES:
-        if children != per * n or _count(test, block) != 0:
+        if per != first or _count(test, block) != 0:
             continue
-        got = {"value": _strs(X_VALUE, block), "start": _strs(X_START, block),
-               "duration": _strs(X_DURATION, block)}  # fmt: skip
+        if base is None:
+            base = {"value": _strs(X_VALUE, block), "start": _strs(X_START, block),
+                    "duration": _strs(X_DURATION, block)}  # fmt: skip
+            if any(len(v) != n for v in base.values()):
+                return False
+        got = dict(base)
         got.update((name, _strs(_SHAPE_COLUMNS[name], block)) for name in extra)
-        if any(len(v) != n for v in got.values()):
-            return False
+        if any(len(got[name]) != n for name in extra):
+            continue
         cols = batch.cols
         for name in RAW_COLUMNS:
             if name in got:
