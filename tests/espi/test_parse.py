@@ -214,8 +214,24 @@ def test_hostile_xml_through_the_cli_no_traceback(tmp_path: Path) -> None:
 def test_not_xml_is_a_clear_input_error() -> None:
     with pytest.raises(InputError, match="not well-formed XML"):
         parse_bytes(b"<feed xmlns='http://www.w3.org/2005/Atom'><entry></feed>")
-    with pytest.raises(InputError, match="no Atom entry"):
+    with pytest.raises(InputError, match="no Atom feed or entry"):
         parse_bytes(b"<html><body>login</body></html>")
+
+
+def test_empty_feed_and_lone_entry() -> None:
+    report, tables = parse_bytes(
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:x</id><title>t</title></feed>'
+    )
+    assert tables == {} and report.rows_read == 0 and "without entries" in (report.note or "")
+    lone = (
+        b'<entry xmlns="http://www.w3.org/2005/Atom"><link rel="self" href="UsagePoint/7"/>'
+        b'<content><UsagePoint xmlns="http://naesb.org/espi"><ServiceCategory><kind>1</kind>'
+        b"</ServiceCategory></UsagePoint></content></entry>"
+    )
+    report, tables = parse_bytes(lone)
+    assert [(r["usage_point_id"], r["service"]) for r in rows(tables, "usage_points")] == [
+        ("7", "gas")
+    ]
 
 
 def test_generated_feed_streams_in_batches_with_net_metering() -> None:
