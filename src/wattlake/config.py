@@ -47,6 +47,13 @@ class Settings(BaseSettings):
             "are recognised), e.g. utf-8, latin-1 or cp1252."
         ),
     )
+    espi_timezone: str | None = Field(
+        default=None,
+        description=(
+            "IANA zone for local days of Green Button feeds without LocalTimeParameters, "
+            "e.g. America/Los_Angeles (default: UTC, noted in the file report)."
+        ),
+    )
     duckdb_memory_limit: str = Field(
         default="256MB",
         description="Cap on DuckDB's memory (it spills to disk beyond it), e.g. 256MB or 4GB.",
