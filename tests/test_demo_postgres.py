@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
-from tests._support import PG_URL
 from typer.testing import CliRunner
 
+from tests._support import PG_URL
 from wattlake.api.app import create_app
 from wattlake.cli import app
 from wattlake.config import get_settings
