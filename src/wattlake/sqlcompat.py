@@ -14,7 +14,7 @@ Rules (each found by running the shipped queries on PostgreSQL):
 
 from __future__ import annotations
 
-from sqlglot import exp
+from sqlglot import Expr, exp
 
 
 def _round(node: exp.Round) -> exp.Expression:
@@ -25,7 +25,7 @@ def _round(node: exp.Round) -> exp.Expression:
     return exp.cast(rounded, exp.DataType.Type.DOUBLE)
 
 
-def for_postgres(tree: exp.Expression) -> exp.Expression:
+def for_postgres(tree: Expr) -> Expr:
     """``tree`` (parsed as DuckDB) rewritten where PostgreSQL would fail or differ."""
     tree = tree.copy()
     # Innermost first (depth-first pre-order, reversed), so nested calls are rewritten too.
