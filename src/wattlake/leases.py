@@ -97,10 +97,8 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            try:
+            with contextlib.suppress(Exception):
                 self._renew()
-            except Exception:
-                pass
 
     def stop(self) -> None:
         self._stop.set()
