@@ -37,9 +37,22 @@ from wattlake.term import cell, esc
 
 app = typer.Typer(
     name="wattlake",
-    help="Energy data from where it lives to typed tables and an HTTP API.",
+    help="""Energy data from where it lives to typed tables and an HTTP API.
+
+Examples:
+```
+wattlake demo                             load sample data and serve it
+wattlake ingest meter-files ./exports/    load LP/TOU files or folders
+wattlake run caiso-lmp --start 2025-11-01 fetch a day of CAISO prices
+wattlake runs                             what ran, with row counts
+wattlake sql "SELECT * FROM meter_daily LIMIT 5" --format csv
+wattlake serve --port 8000                the HTTP API, docs at /docs
+```
+
+Settings come from WATTLAKE_* variables or wattlake.toml: see `wattlake config`.""",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 ingest_app = typer.Typer(
     help="Load files you already have (they are kept in bronze as-is).", no_args_is_help=True
@@ -100,14 +113,22 @@ def _print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutForm
 
 
 def _ingest(pipeline: str, paths: list[Path], force: bool) -> None:
-    from wattlake.pipeline import Runner
+    from wattlake.errors import InputError
+    from wattlake.pipeline import Runner, expand_paths
     from wattlake.registry import get_pipeline
 
     spec = get_pipeline(pipeline)
+    files = list(expand_paths(paths, spec.file_patterns))
+    if not files:
+        raise InputError(
+            f"no {pipeline} files in {', '.join(map(str, paths))} "
+            f"(looked for {', '.join(spec.file_patterns)})",
+            hint="check the folder, or name the files themselves",
+        )
     runner = Runner.open()
     try:
         with _progress(f"ingest {pipeline}") as tick:
-            run, reports = runner.ingest_files(spec, paths, force=force, progress=tick)
+            run, reports = runner.ingest_files(spec, files, force=force, progress=tick)
         summary = Table(title=cell(f"run {run.run_id}"))
         for col in ("file", "read", "loaded", "rejected", "note"):
             summary.add_column(
@@ -136,7 +157,11 @@ def ingest_meter_files(
 ) -> None:
     """Load LP and TOU meter export files (layout detected from the header).
 
-    Example: wattlake ingest meter-files ./exports/ LP_210095893_20150901T011608049.csv
+    Examples:
+    ```
+    wattlake ingest meter-files ./exports/
+    wattlake ingest meter-files LP_210095893_20150901T011608049.csv --force
+    ```
     """
     _ingest("meter-files", paths, force)
 
@@ -148,7 +173,10 @@ def ingest_hosting_capacity(
 ) -> None:
     """Load hosting-capacity / DER files (format chosen by file name, see the formats folder).
 
-    Example: wattlake ingest hosting-capacity utility2_circuits.csv ./downloads/utility1/
+    Examples:
+    ```
+    wattlake ingest hosting-capacity utility2_circuits.csv ./downloads/utility1/
+    ```
     """
     _ingest("hosting-capacity", paths, force)
 
@@ -214,7 +242,10 @@ def ingest_caiso_lmp(
     """Load CAISO OASIS LMP answers already on disk (PRC_LMP, PRC_INTVL_LMP, PRC_RTPD_LMP,
     PRC_HASP_LMP zips with resultformat=6).
 
-    Example: wattlake ingest caiso-lmp ./oasis/20200101_20200101_PRC_LMP_DAM.zip ./more/
+    Examples:
+    ```
+    wattlake ingest caiso-lmp ./oasis/20200101_20200101_PRC_LMP_DAM.zip ./more/
+    ```
     """
     _ingest("caiso-lmp", paths, force)
 
@@ -246,8 +277,11 @@ def run_caiso_lmp(
     Windows already in bronze are not fetched again (an interrupted backfill resumes);
     --refresh fetches them anyway. Exits 1 if a chunk failed (run again to retry it).
 
-    Example: wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --market DAM
-    --node TH_NP15_GEN-APND --node TH_SP15_GEN-APND
+    Examples:
+    ```
+    wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --market DAM
+    wattlake run caiso-lmp --start 2025-11-01 --node TH_NP15_GEN-APND
+    ```
     """
     from datetime import timedelta
 
@@ -309,6 +343,22 @@ def sim_oasis(
     sim.serve_until_interrupted()
 
 
+def _open_run_log() -> Any:
+    """The run log for reading: writable if possible (opening it marks dead runs failed),
+    else read-only (another process holds the DuckDB file read-only, e.g. `serve --read-only`)."""
+    from wattlake.engines import connect
+    from wattlake.errors import WarehouseError
+    from wattlake.runs import RunLog
+
+    s = get_settings()
+    try:
+        return RunLog(connect(s.warehouse_url, duckdb_memory_limit=s.duckdb_memory_limit))
+    except WarehouseError:
+        if not s.warehouse_url.startswith("duckdb://"):
+            raise
+        return RunLog(connect(s.warehouse_url, read_only=True), read_only=True)
+
+
 @app.command()
 def runs(
     run_id: Annotated[str | None, typer.Argument(help="Show this run's steps")] = None,
@@ -318,40 +368,69 @@ def runs(
         OutFormat, typer.Option("--format", "-f", help="table, csv or json")
     ] = OutFormat.table,
 ) -> None:
-    """Recent pipeline runs with their status and row counts, or one run's steps."""
-    from wattlake.engines import connect
-    from wattlake.runs import RunLog
+    """Recent pipeline runs with their status and row counts, or one run's steps.
 
-    log = RunLog(connect(get_settings().warehouse_url))
-    if run_id is None:
-        recent = log.recent(limit)
-        if format is OutFormat.table:
-            recent = recent.select(
-                [
-                    "run_id",
-                    "pipeline",
-                    "status",
-                    "steps_ok",
-                    "steps_failed",
-                    "rows_read",
-                    "rows_loaded",
-                    "rows_rejected",
-                ]
+    A run whose process ended without finishing (killed, crashed) is shown as failed.
+
+    Examples:
+    ```
+    wattlake runs
+    wattlake runs --limit 100 --format csv > runs.csv
+    wattlake runs 20251102T101500-3fa2c1
+    wattlake runs 20251102T101500-3fa2c1 --rejects --format json
+    ```
+    """
+    from wattlake.errors import InputError, NotFoundError
+
+    if rejects and run_id is None:
+        raise InputError("--rejects needs a RUN_ID", hint="wattlake runs RUN_ID --rejects")
+    log = _open_run_log()
+    try:
+        if run_id is None:
+            recent = log.recent(limit)
+            if format is OutFormat.table:
+                _print_runs(recent)
+            else:
+                _print_table(recent, "recent runs", format)
+            return
+        if not log.exists(run_id):
+            raise NotFoundError(
+                f"no run {run_id!r} in the warehouse", hint="`wattlake runs` lists recent run ids"
             )
-        _print_table(recent, "recent runs", format)
-    elif rejects:
-        _print_table(
-            log.engine.query(
-                "SELECT source_file, line, field, rule, raw FROM rejects WHERE run_id = $id "
-                "ORDER BY source_file, seq LIMIT $limit",
-                {"id": run_id, "limit": limit},
-            ),
-            f"rejects of {run_id}",
-            format,
-        )
-    else:
-        _print_table(log.steps(run_id), f"steps of {run_id}", format)
-    log.engine.close()
+        if rejects:
+            _print_table(
+                log.engine.query(
+                    "SELECT source_file, line, field, rule, raw FROM rejects WHERE run_id = $id "
+                    "ORDER BY source_file, seq LIMIT $limit",
+                    {"id": run_id, "limit": limit},
+                ),
+                f"rejects of {run_id}",
+                format,
+            )
+        else:
+            _print_table(log.steps(run_id), f"steps of {run_id}", format)
+    finally:
+        log.engine.close()
+
+
+def _print_runs(recent: pa.Table) -> None:
+    """Recent runs as a table that fits 80 columns without wrapping or cutting a run id
+    (csv/json have every column, including steps_ok and the error)."""
+    table = Table(
+        title=cell("recent runs"), box=None, pad_edge=False, collapse_padding=True,
+        header_style="bold", title_justify="left",
+    )  # fmt: skip
+    table.add_column("run id", no_wrap=True, min_width=22)
+    table.add_column("pipeline", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for head in ("read", "loaded", "rejected", "failed steps"):
+        table.add_column(head, justify="right", overflow="fold")
+    for r in recent.to_pylist():
+        table.add_row(*map(cell, (
+            r["run_id"], r["pipeline"], r["status"], r["rows_read"], r["rows_loaded"],
+            r["rows_rejected"], r["steps_failed"],
+        )))  # fmt: skip
+    console.print(table, soft_wrap=False)
 
 
 @app.command()
@@ -361,9 +440,17 @@ def sql(
         OutFormat, typer.Option("--format", "-f", help="table, csv or json (array of records)")
     ] = OutFormat.table,
 ) -> None:
-    """Run a read-only query against the warehouse.
+    """Run a read-only query against the warehouse (DuckDB SQL; transpiled for PostgreSQL).
 
-    Example: wattlake sql "SELECT * FROM meter_daily LIMIT 5" --format csv
+    The query cannot change the warehouse, nor read or write other files (no COPY TO,
+    read_csv, ATTACH or INSTALL on DuckDB). It runs alongside other readers and a
+    `wattlake serve --read-only`; not alongside a load or a writable `wattlake serve` on DuckDB.
+
+    Examples:
+    ```
+    wattlake sql "SELECT * FROM meter_daily LIMIT 5" --format csv
+    wattlake sql "SELECT node, avg(avg_lmp) FROM lmp_daily GROUP BY 1" -f json
+    ```
     """
     from wattlake.engines import connect
 
@@ -379,7 +466,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at http://HOST:PORT/docs)."""
+    """Serve the HTTP API (OpenAPI docs at http://HOST:PORT/docs).
+
+    Examples:
+    ```
+    wattlake serve
+    wattlake serve --host 0.0.0.0 --port 8080
+    WATTLAKE_API_KEYS=k1,k2 wattlake serve
+    ```
+    """
     import uvicorn
 
     from wattlake.api.app import create_app
@@ -394,15 +489,51 @@ def demo(
     ] = True,
     port: Annotated[int, typer.Option(help="API port")] = 8000,
 ) -> None:
-    """Generate realistic data for every source, load it, print a summary, serve the API."""
+    """Generate realistic data for every source, load it, print a summary, serve the API.
+
+    Examples:
+    ```
+    wattlake demo
+    wattlake demo --port 8080
+    wattlake demo --no-serve
+    WATTLAKE_HOME=/tmp/wl wattlake demo --no-serve
+    ```
+    """
     from wattlake.demo import run_demo
 
+    if serve_api:
+        _check_port_free("127.0.0.1", port)  # before minutes of loading, not after
     run_demo(console, serve_api=serve_api, port=port)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise ConfigError if nothing could listen on ``host:port`` now (as uvicorn would)."""
+    import socket
+
+    from wattlake.errors import ConfigError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve on {host}:{port}: {exc.strerror or exc}",
+                hint="pass --port with a free port, stop what listens there, or use --no-serve",
+            ) from exc
 
 
 @app.command()
 def config() -> None:
-    """Show the settings in effect (secrets hidden)."""
+    """Show the settings in effect (secrets hidden).
+
+    Examples:
+    ```
+    wattlake config
+    WATTLAKE_WAREHOUSE=postgresql://me@db/energy wattlake config
+    WATTLAKE_METER_TIMEZONE=Australia/Brisbane wattlake config
+    ```
+    """
     s = get_settings()
     rows: dict[str, Any] = {
         "WATTLAKE_HOME": s.home, "lake": s.lake_root, "warehouse": _redact(s.warehouse_url),
@@ -419,13 +550,13 @@ def _redact(url: str) -> str:
     return url.replace(f":{p.password}@", ":***@") if p.password else url
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     try:
-        app()
+        app(args=argv)
     except WattlakeError as exc:
-        err.print(f"[red]error:[/] {esc(exc.message)}")
-        if exc.hint:
-            err.print(f"[yellow]what to do:[/] {esc(exc.hint)}")
+        # One line: what went wrong, then what to do (never wrapped, so it greps whole).
+        hint = f" [yellow]— {esc(exc.hint)}[/]" if exc.hint else ""
+        err.print(f"[red]error:[/] {esc(exc.message)}{hint}", soft_wrap=True)
         sys.exit(2)
 
 

@@ -331,7 +331,39 @@ def expand_paths(
         elif p.is_file():
             yield p
         else:
-            raise InputError(f"{p} does not exist", hint="check the path; folders are searched")
+            raise _not_a_file(p)
+
+
+def _not_a_file(p: Path) -> InputError:
+    """Why ``p`` (neither a folder nor a regular file) cannot be loaded, in one line."""
+    import errno
+    import stat
+
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        if p.is_symlink():
+            return InputError(
+                f"{p} is a symbolic link to {os.readlink(p)}, which does not exist",
+                hint="fix the link or name the file itself",
+            )
+        return InputError(f"{p} does not exist", hint="check the path; folders are searched")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return InputError(
+                f"{p} is a symbolic link loop", hint="fix the link or name the file itself"
+            )
+        return InputError(f"cannot read {p}: {exc.strerror}", hint="check its permissions")
+    kind = (
+        "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )  # fmt: skip
+    return InputError(
+        f"{p} is {kind}, not a file that can be stored",
+        hint="copy the data into a regular file and load that",
+    )
 
 
 def coalesce(batches: Iterable[tuple[str, pa.Table]], rows: int) -> Iterator[tuple[str, pa.Table]]:
