@@ -206,7 +206,7 @@ def test_sql_cannot_touch_files_or_the_network(
         "SET enable_external_access = true",
         "DELETE FROM meter_reads",
     ):
-        code, out, err = run(capsys, "sql", query)
+        code, out, _ = run(capsys, "sql", query)
         assert code == 2, (query, out)
         assert "c:d" not in out
     assert not target.exists() and not (tmp_path / "other.duckdb").exists()

@@ -94,6 +94,37 @@ def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
         yield tick
 
 
+@contextmanager
+def _byte_progress(
+    description: str, sizes: list[int]
+) -> Iterator[tuple[Callable[[str, int, int], None], Callable[[str, int, int], None]]]:
+    """A progress bar in bytes over files of ``sizes``: yields the per-file callback runners
+    take (``item, files done, files``) and the within-file one (``item, bytes read, size``),
+    so one large file moves the bar too."""
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+        TransferSpeedColumn(), TextColumn("{task.fields[item]}", markup=False),
+        TimeElapsedColumn(), console=err, transient=True,
+    )  # fmt: skip
+    before = [0]
+    for size in sizes:
+        before.append(before[-1] + size)
+    state = {"files": 0}
+    with bar:
+        task = bar.add_task(description, total=before[-1], item="")
+
+        def file_done(item: str, done: int, total: int) -> None:
+            state["files"] = done
+            bar.update(task, completed=before[min(done, len(sizes))], item=item)
+
+        def reading(item: str, pos: int, size: int) -> None:
+            bar.update(task, completed=before[state["files"]] + min(pos, size), item=item)
+
+        yield file_done, reading
+
+
 def _print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutFormat.table) -> None:
     if fmt is OutFormat.json:
         sys.stdout.write(json.dumps(t.to_pylist(), default=str, indent=None) + "\n")
@@ -127,7 +158,9 @@ def _ingest(pipeline: str, paths: list[Path], force: bool) -> None:
         )
     runner = Runner.open()
     try:
-        with _progress(f"ingest {pipeline}") as tick:
+        sizes = [f.stat().st_size for f in files]
+        with _byte_progress(f"ingest {pipeline}", sizes) as (tick, reading):
+            runner.on_bytes = reading
             run, reports = runner.ingest_files(spec, files, force=force, progress=tick)
         summary = Table(title=cell(f"run {run.run_id}"))
         for col in ("file", "read", "loaded", "rejected", "note"):

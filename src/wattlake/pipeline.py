@@ -17,6 +17,7 @@ unless ``force``.
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import threading
@@ -81,6 +82,9 @@ class Runner:
         self.settings = settings or get_settings()
         self.manifest = Manifest(engine)
         self.runs = RunLog(engine)
+        # Called with (artifact key, bytes of it parsed so far, its size) while a file loads,
+        # so a progress bar moves during one large file (the CLI sets it).
+        self.on_bytes: Progress | None = None
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runner:
@@ -274,7 +278,10 @@ class Runner:
                             f'DELETE FROM "{table.name}" WHERE _source_file = $f',
                             {"f": artifact.key},
                         )
-                with self.lake.open(artifact) as stream:
+                with self.lake.open(artifact) as raw:
+                    stream = (
+                        raw if self.on_bytes is None else _tracked(raw, artifact, self.on_bytes)
+                    )
                     batches = prefetch(coalesce(parser(stream, report), UPSERT_ROWS))
                     for table_name, batch in batches:
                         report.rows_loaded += tx.upsert(spec.table(table_name), batch)
@@ -303,6 +310,37 @@ class Runner:
 
     def close(self) -> None:
         self.engine.close()
+
+
+class _Position(io.RawIOBase):
+    """A read-only stream that reports how far into it reading has got."""
+
+    def __init__(self, f: BinaryIO, report: Callable[[int], None]) -> None:
+        self._f, self._report = f, report
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return bool(self._f.seekable())
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._f.read(len(buffer))
+        buffer[: len(data)] = data
+        self._report(self._f.tell())
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._f.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._f.tell())
+
+
+def _tracked(f: BinaryIO, artifact: Artifact, on_bytes: Progress) -> BinaryIO:
+    size = artifact.bytes
+    raw = _Position(f, lambda pos: on_bytes(artifact.key, pos, size))
+    return io.BufferedReader(raw, buffer_size=1 << 20)
 
 
 def hash_files(paths: list[Path]) -> dict[Path, str | OSError]:
