@@ -282,3 +282,40 @@ def test_sql_and_runs_read_beside_another_reader(tmp_path: Path, home: Path) -> 
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sql_and_runs_work_while_serve_read_only_holds_the_file(tmp_path: Path, home: Path) -> None:
+    import time
+
+    import httpx
+
+    env = {"WATTLAKE_HOME": str(home)}
+    assert wattlake("ingest", "meter-files", str(lp_file(tmp_path / "LP_1.csv", "3")), env=env)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "wattlake.cli", "serve", "--read-only", "--port", str(port)],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert serve.poll() is None, serve.stderr.read() if serve.stderr else ""
+            time.sleep(0.1)
+        r = wattlake("sql", "SELECT sum(value) AS s FROM meter_reads", "-f", "json", env=env)
+        assert r.returncode == 0 and json.loads(r.stdout) == [{"s": 3.0}], r.stderr
+        r = wattlake("runs", "-f", "json", env=env)
+        assert r.returncode == 0 and json.loads(r.stdout)[0]["status"] == "ok", r.stderr
+        assert httpx.get(f"{base}/v1/meters/5/daily", timeout=10).status_code == 200
+        # A writer still cannot open the file while the server reads it: one clear line.
+        r = wattlake("ingest", "meter-files", str(lp_file(tmp_path / "LP_2.csv", "4")), env=env)
+        assert r.returncode == 2 and "in use by another process" in r.stderr
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)

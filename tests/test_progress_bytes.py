@@ -29,7 +29,9 @@ def test_bytes_are_reported_while_one_large_file_loads(tmp_path: Path) -> None:
 
     f = big_lp(tmp_path / "LP_big.csv", 30_000)
     size = f.stat().st_size
-    runner = Runner(connect("duckdb:///:memory:"), Lake(str(tmp_path / "lake")), Settings(home=tmp_path))
+    runner = Runner(
+        connect("duckdb:///:memory:"), Lake(str(tmp_path / "lake")), Settings(home=tmp_path)
+    )
     seen: list[tuple[str, int, int]] = []
     runner.on_bytes = lambda key, pos, total: seen.append((key, pos, total))
     _, (report,) = runner.ingest_files(get_pipeline("meter-files"), [f])

@@ -498,6 +498,13 @@ def sql(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            help="Open the warehouse for reading only: on DuckDB, `wattlake sql` and "
+            "`wattlake runs` can then run alongside; loading endpoints answer 503"
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at http://HOST:PORT/docs).
 
@@ -505,6 +512,7 @@ def serve(
     ```
     wattlake serve
     wattlake serve --host 0.0.0.0 --port 8080
+    wattlake serve --read-only
     WATTLAKE_API_KEYS=k1,k2 wattlake serve
     ```
     """
@@ -512,7 +520,7 @@ def serve(
 
     from wattlake.api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(read_only=read_only), host=host, port=port, log_level="info")
 
 
 @app.command()

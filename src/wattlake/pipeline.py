@@ -81,15 +81,19 @@ class Runner:
         self.lake = lake
         self.settings = settings or get_settings()
         self.manifest = Manifest(engine)
-        self.runs = RunLog(engine)
+        self.runs = RunLog(engine, read_only=bool(getattr(engine, "read_only", False)))
         # Called with (artifact key, bytes of it parsed so far, its size) while a file loads,
         # so a progress bar moves during one large file (the CLI sets it).
         self.on_bytes: Progress | None = None
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> Runner:
+    def open(cls, settings: Settings | None = None, *, read_only: bool = False) -> Runner:
+        """The warehouse and lake of ``settings``; ``read_only`` opens the warehouse for reading
+        only (on DuckDB other readers, e.g. `wattlake sql`, can then open it too)."""
         s = settings or get_settings()
-        engine = connect(s.warehouse_url, duckdb_memory_limit=s.duckdb_memory_limit)
+        engine = connect(
+            s.warehouse_url, duckdb_memory_limit=s.duckdb_memory_limit, read_only=read_only
+        )
         return cls(engine, Lake(s.lake_root), s)
 
     def setup(self, spec: PipelineSpec) -> None:

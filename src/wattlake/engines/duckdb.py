@@ -189,6 +189,7 @@ class DuckDBEngine:
         self, path: str = ":memory:", *, read_only: bool = False, memory_limit: str = "256MB"
     ) -> None:
         self.url = f"duckdb:///{path}"
+        self.read_only = read_only
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {"preserve_insertion_order": False, "memory_limit": memory_limit}
@@ -224,6 +225,8 @@ class DuckDBEngine:
         return bool(rows[0][0])
 
     def ensure(self, spec: TableSpec) -> None:
+        if self.read_only:  # nothing can be created; a missing table fails the query that reads it
+            return
         with self._write_lock:
             cur = self._cursor()
             cur.execute(create_table_sql(spec, "duckdb", primary_key=False))
