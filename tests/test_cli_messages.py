@@ -319,3 +319,9 @@ def test_sql_and_runs_work_while_serve_read_only_holds_the_file(tmp_path: Path, 
     finally:
         serve.terminate()
         serve.wait(timeout=30)
+
+
+def test_sql_before_anything_was_loaded(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "sql", "SELECT 1")
+    assert code == 2 and "there is no warehouse at" in one_error_line(err)
+    assert not home.exists()  # a read-only command created nothing

@@ -116,3 +116,62 @@ def test_a_reused_pid_is_not_the_same_process() -> None:
     if me.pid_start is not None:  # Linux: same pid, another start time = another process
         assert not Holder(me.host, me.pid, me.pid_start + 1, me.lease_until).alive()
     assert not Holder(me.host, 2**22 + 7, None, utcnow() + timedelta(hours=1)).alive()
+
+
+def test_a_read_only_log_shows_dead_runs_as_failed(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    child, run_id = start_child(url, "", "hold")
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    eng = connect(url, read_only=True)
+    try:
+        (row,) = RunLog(eng, read_only=True).recent(5).to_pylist()
+        assert (row["run_id"], row["status"]) == (run_id, "failed") and DIED in row["error"]
+        stored = eng.query("SELECT status FROM runs").column(0).to_pylist()
+        assert stored == ["running"]  # nothing was written: the file is open read-only
+    finally:
+        eng.close()
+
+
+@pytest.mark.postgres
+def test_a_real_load_killed_midway_is_failed_on_postgres(
+    pg_available: None, tmp_path: Path
+) -> None:
+    """`wattlake ingest` of a large file, SIGKILLed while its run is `running`."""
+    import json
+    import time
+
+    from tests.test_progress_bytes import big_lp
+
+    schema = f"wl_test_{secrets.token_hex(4)}"
+    eng = connect(PG_URL, schema=schema)
+    f = big_lp(tmp_path / "LP_big.csv", 200_000)
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    env = {**os.environ, "WATTLAKE_HOME": str(tmp_path / "home"), "WATTLAKE_WAREHOUSE": url}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "wattlake.cli", "ingest", "meter-files", str(f)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        RunLog(eng)
+        for _ in range(600):
+            rows = eng.query("SELECT run_id, status FROM runs").to_pylist()
+            if rows:
+                break
+            time.sleep(0.05)
+        assert rows and rows[0]["status"] == "running", rows
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "wattlake.cli", "runs", "-f", "json"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        (run,) = json.loads(out.stdout)
+        assert run["status"] == "failed" and DIED in run["error"], out.stderr
+        assert eng.query("SELECT count(*) FROM meter_reads").column(0)[0].as_py() == 0
+    finally:
+        eng.drop_schema()  # type: ignore[attr-defined]
+        eng.close()

@@ -253,7 +253,21 @@ class RunLog:
         tx.upsert(REJECTS, table)
 
     def recent(self, limit: int = 20) -> pa.Table:
-        """The newest runs, each with how many of its steps succeeded and failed."""
+        """The newest runs, each with how many of its steps succeeded and failed. A read-only
+        log cannot mark dead runs, so it shows them as they would be marked."""
+        table = self._recent(limit)
+        if not self.read_only or table.num_rows == 0:
+            return table
+        dead = {r["run_id"] for r in self.dead_runs()}
+        if not dead:
+            return table
+        rows = table.to_pylist()
+        for r in rows:
+            if r["run_id"] in dead:
+                r["status"], r["error"] = "failed", DIED
+        return pa.Table.from_pylist(rows, schema=table.schema)
+
+    def _recent(self, limit: int) -> pa.Table:
         return self.engine.query(
             "SELECT r.run_id, r.pipeline, r.status, r.started_at, r.finished_at, "
             "(SELECT count(*) FROM run_steps s WHERE s.run_id = r.run_id "

@@ -156,6 +156,12 @@ def _repeats_a_key(
 def open_error(path: str, exc: duckdb.Error, *, read_only: bool) -> WarehouseError:
     """A one-line reason why DuckDB could not open ``path``, with what to do."""
     text = str(exc)
+    if read_only and path != ":memory:" and not Path(path).exists():
+        return WarehouseError(
+            f"there is no warehouse at {path} yet",
+            hint="load something first (wattlake ingest …, wattlake demo), or set "
+            "WATTLAKE_HOME / WATTLAKE_WAREHOUSE to where it is",
+        )
     if "Conflicting lock" in text:
         holder = text.split("Conflicting lock is held in ", 1)[-1].split(". ", 1)[0]
         return WarehouseError(
@@ -190,7 +196,7 @@ class DuckDBEngine:
     ) -> None:
         self.url = f"duckdb:///{path}"
         self.read_only = read_only
-        if path != ":memory:":
+        if path != ":memory:" and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {"preserve_insertion_order": False, "memory_limit": memory_limit}
         if read_only:
