@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from wattlake.cli_support import byte_progress, check_port_free, open_run_log, print_runs
 from wattlake.config import get_settings
 from wattlake.errors import WattlakeError
 from wattlake.term import cell, esc
@@ -94,37 +95,6 @@ def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
         yield tick
 
 
-@contextmanager
-def _byte_progress(
-    description: str, sizes: list[int]
-) -> Iterator[tuple[Callable[[str, int, int], None], Callable[[str, int, int], None]]]:
-    """A progress bar in bytes over files of ``sizes``: yields the per-file callback runners
-    take (``item, files done, files``) and the within-file one (``item, bytes read, size``),
-    so one large file moves the bar too."""
-    from rich.progress import DownloadColumn, TransferSpeedColumn
-
-    bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-        TransferSpeedColumn(), TextColumn("{task.fields[item]}", markup=False),
-        TimeElapsedColumn(), console=err, transient=True,
-    )  # fmt: skip
-    before = [0]
-    for size in sizes:
-        before.append(before[-1] + size)
-    state = {"files": 0}
-    with bar:
-        task = bar.add_task(description, total=before[-1], item="")
-
-        def file_done(item: str, done: int, total: int) -> None:
-            state["files"] = done
-            bar.update(task, completed=before[min(done, len(sizes))], item=item)
-
-        def reading(item: str, pos: int, size: int) -> None:
-            bar.update(task, completed=before[state["files"]] + min(pos, size), item=item)
-
-        yield file_done, reading
-
-
 def _print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutFormat.table) -> None:
     if fmt is OutFormat.json:
         sys.stdout.write(json.dumps(t.to_pylist(), default=str, indent=None) + "\n")
@@ -159,7 +129,7 @@ def _ingest(pipeline: str, paths: list[Path], force: bool) -> None:
     runner = Runner.open()
     try:
         sizes = [f.stat().st_size for f in files]
-        with _byte_progress(f"ingest {pipeline}", sizes) as (tick, reading):
+        with byte_progress(err, f"ingest {pipeline}", sizes) as (tick, reading):
             runner.on_bytes = reading
             run, reports = runner.ingest_files(spec, files, force=force, progress=tick)
         summary = Table(title=cell(f"run {run.run_id}"))
@@ -376,22 +346,6 @@ def sim_oasis(
     sim.serve_until_interrupted()
 
 
-def _open_run_log() -> Any:
-    """The run log for reading: writable if possible (opening it marks dead runs failed),
-    else read-only (another process holds the DuckDB file read-only, e.g. `serve --read-only`)."""
-    from wattlake.engines import connect
-    from wattlake.errors import WarehouseError
-    from wattlake.runs import RunLog
-
-    s = get_settings()
-    try:
-        return RunLog(connect(s.warehouse_url, duckdb_memory_limit=s.duckdb_memory_limit))
-    except WarehouseError:
-        if not s.warehouse_url.startswith("duckdb://"):
-            raise
-        return RunLog(connect(s.warehouse_url, read_only=True), read_only=True)
-
-
 @app.command()
 def runs(
     run_id: Annotated[str | None, typer.Argument(help="Show this run's steps")] = None,
@@ -417,12 +371,12 @@ def runs(
 
     if rejects and run_id is None:
         raise InputError("--rejects needs a RUN_ID", hint="wattlake runs RUN_ID --rejects")
-    log = _open_run_log()
+    log = open_run_log()
     try:
         if run_id is None:
             recent = log.recent(limit)
             if format is OutFormat.table:
-                _print_runs(recent)
+                print_runs(console, recent)
             else:
                 _print_table(recent, "recent runs", format)
             return
@@ -444,26 +398,6 @@ def runs(
             _print_table(log.steps(run_id), f"steps of {run_id}", format)
     finally:
         log.engine.close()
-
-
-def _print_runs(recent: pa.Table) -> None:
-    """Recent runs as a table that fits 80 columns without wrapping or cutting a run id
-    (csv/json have every column, including steps_ok and the error)."""
-    table = Table(
-        title=cell("recent runs"), box=None, pad_edge=False, collapse_padding=True,
-        header_style="bold", title_justify="left",
-    )  # fmt: skip
-    table.add_column("run id", no_wrap=True, min_width=22)
-    table.add_column("pipeline", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    for head in ("read", "loaded", "rejected", "failed steps"):
-        table.add_column(head, justify="right", overflow="fold")
-    for r in recent.to_pylist():
-        table.add_row(*map(cell, (
-            r["run_id"], r["pipeline"], r["status"], r["rows_read"], r["rows_loaded"],
-            r["rows_rejected"], r["steps_failed"],
-        )))  # fmt: skip
-    console.print(table, soft_wrap=False)
 
 
 @app.command()
@@ -543,25 +477,8 @@ def demo(
     from wattlake.demo import run_demo
 
     if serve_api:
-        _check_port_free("127.0.0.1", port)  # before minutes of loading, not after
+        check_port_free("127.0.0.1", port)  # before minutes of loading, not after
     run_demo(console, serve_api=serve_api, port=port)
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Raise ConfigError if nothing could listen on ``host:port`` now (as uvicorn would)."""
-    import socket
-
-    from wattlake.errors import ConfigError
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot serve on {host}:{port}: {exc.strerror or exc}",
-                hint="pass --port with a free port, stop what listens there, or use --no-serve",
-            ) from exc
 
 
 @app.command()
