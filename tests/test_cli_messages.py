@@ -325,3 +325,16 @@ def test_sql_before_anything_was_loaded(home: Path, capsys: pytest.CaptureFixtur
     code, _, err = run(capsys, "sql", "SELECT 1")
     assert code == 2 and "there is no warehouse at" in one_error_line(err)
     assert not home.exists()  # a read-only command created nothing
+
+
+def test_serve_refuses_a_held_warehouse_in_one_line(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "runs")[0] == 0
+    holder = hold_duckdb(home / "warehouse.duckdb", read_only=False)
+    try:
+        code, _, err = run(capsys, "serve", "--port", "0")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 2 and "in use by another process" in one_error_line(err)

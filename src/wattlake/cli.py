@@ -453,7 +453,12 @@ def serve(
     import uvicorn
 
     from wattlake.api.app import create_app
+    from wattlake.engines import connect
 
+    # A bad setting or a warehouse held by another process stops here with one line, not as
+    # a traceback in the server's startup.
+    s = get_settings()
+    connect(s.warehouse_url, read_only=read_only, duckdb_memory_limit=s.duckdb_memory_limit).close()
     uvicorn.run(create_app(read_only=read_only), host=host, port=port, log_level="info")
 
 
