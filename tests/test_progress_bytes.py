@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from wattlake.lake import Lake
@@ -12,14 +13,13 @@ from wattlake.sources.meter_files.schema import LP
 
 
 def big_lp(path: Path, rows: int) -> Path:
+    """An LP file of ``rows`` valid quarter-hour readings of one meter (unique keys)."""
+    start = datetime(2000, 1, 1)
     with path.open("w") as f:
         f.write(",".join(LP.header) + "\n")
         for i in range(rows):
-            day, minute = divmod(i, 96)
-            f.write(
-                f"5,5,P,{1 + day % 28:02d}/{1 + day // 28:02d}/2025 "
-                f"{minute * 15 // 60:02d}:{minute * 15 % 60:02d}:00,Import Wh Total,{i % 7}.5,kwh,\n"
-            )
+            t = start + timedelta(minutes=15 * i)
+            f.write(f"5,5,P,{t:%d/%m/%Y %H:%M:%S},Import Wh Total,{i % 7}.5,kwh,\n")
     return path
 
 
