@@ -175,3 +175,25 @@ def test_a_real_load_killed_midway_is_failed_on_postgres(
     finally:
         eng.drop_schema()  # type: ignore[attr-defined]
         eng.close()
+
+
+def test_loading_through_a_read_only_api_answers_503(tmp_path: Path) -> None:
+    """`wattlake serve --read-only` reads; a load through it is refused in words, not a 500."""
+    from fastapi.testclient import TestClient
+
+    from wattlake.api.app import create_app, prepare
+    from wattlake.config import Settings
+    from wattlake.lake import Lake
+    from wattlake.pipeline import Runner
+
+    settings = Settings(home=tmp_path / "home")
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    writer = Runner(connect(url), Lake(str(tmp_path / "lake")), settings)
+    prepare(writer)
+    writer.close()
+    reader = Runner(connect(url, read_only=True), Lake(str(tmp_path / "lake")), settings)
+    with TestClient(create_app(reader, read_only=True)) as client:
+        assert client.get("/v1/runs").status_code == 200
+        r = client.get("/load-data")
+        assert r.status_code == 503 and "read-only" in r.text
+    reader.close()

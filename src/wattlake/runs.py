@@ -164,6 +164,14 @@ class RunLog:
             self.reap()
 
     def start(self, pipeline: str, params: Mapping[str, Any] | None = None) -> Run:
+        if self.read_only:
+            from wattlake.errors import WarehouseError
+
+            raise WarehouseError(
+                f"cannot run {pipeline}: the warehouse is open read-only here",
+                hint="load with a process that opens it for writing (stop `wattlake serve "
+                "--read-only`, or use PostgreSQL to load and serve at once)",
+            )
         run = Run(self, new_run_id(), pipeline, dict(params or {}), utcnow())
         self.engine.upsert(RUNS, _runs_row(run, "running", None, None))
         run.heartbeat = Heartbeat(lambda: self._renew(run.run_id))
