@@ -334,6 +334,11 @@ class _Position(io.RawIOBase):
         self._report(self._f.tell())
         return len(data)
 
+    def readall(self) -> bytes:  # read() to the end: one call, not one per 8 KiB
+        data = self._f.read()
+        self._report(self._f.tell())
+        return bytes(data)
+
     def seek(self, offset: int, whence: int = 0) -> int:
         return int(self._f.seek(offset, whence))
 
