@@ -82,7 +82,7 @@ def print_runs(console: Console, recent: pa.Table) -> None:
     table.add_column("run id", no_wrap=True, min_width=22)
     table.add_column("pipeline", overflow="fold")
     table.add_column("status", no_wrap=True)
-    for head in ("read", "loaded", "rejected", "failed steps"):
+    for head in ("read", "loaded", "rejected", "failed"):  # failed: steps that failed
         table.add_column(head, justify="right", overflow="fold")
     for r in recent.to_pylist():
         table.add_row(*map(cell, (
