@@ -33,6 +33,7 @@ from rich.table import Table
 
 from wattlake.config import get_settings
 from wattlake.errors import WattlakeError
+from wattlake.term import cell, esc
 
 app = typer.Typer(
     name="wattlake",
@@ -68,7 +69,8 @@ def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
     """A progress bar on stderr; yields the ``(item, done, total)`` callback runners take."""
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[item]}"), TimeElapsedColumn(), console=err, transient=True,
+        TextColumn("{task.fields[item]}", markup=False), TimeElapsedColumn(), console=err,
+        transient=True,
     )  # fmt: skip
     with bar:
         task = bar.add_task(description, total=None, item="")
@@ -89,16 +91,11 @@ def _print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutForm
         pacsv.write_csv(t, sys.stdout.buffer)
         sys.stdout.flush()
         return
-    table = Table(title=title, show_lines=False)
+    table = Table(title=None if title is None else cell(title), show_lines=False)
     for name in t.column_names:
-        table.add_column(name, overflow="fold")
+        table.add_column(cell(name), overflow="fold")
     for row in t.to_pylist():
-        table.add_row(
-            *(
-                "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
-                for v in row.values()
-            )
-        )
+        table.add_row(*(cell(v) for v in row.values()))
     console.print(table)
 
 
@@ -111,25 +108,21 @@ def _ingest(pipeline: str, paths: list[Path], force: bool) -> None:
     try:
         with _progress(f"ingest {pipeline}") as tick:
             run, reports = runner.ingest_files(spec, paths, force=force, progress=tick)
-        summary = Table(title=f"run {run.run_id}")
+        summary = Table(title=cell(f"run {run.run_id}"))
         for col in ("file", "read", "loaded", "rejected", "note"):
             summary.add_column(
                 col, justify="right" if col in ("read", "loaded", "rejected") else "left"
             )
         for r in reports:
             summary.add_row(
-                r.source_file,
-                str(r.rows_read),
-                str(r.rows_loaded),
-                str(r.rows_rejected),
-                r.note or "",
+                *map(cell, (r.source_file, r.rows_read, r.rows_loaded, r.rows_rejected, r.note))
             )
         console.print(summary)
         failed = run.failed_steps
         for s in failed:
-            err.print(f"[red]{s.name} {s.target}: {s.error}")
+            err.print(f"[red]{esc(s.name)} {esc(s.target)}: {esc(s.error)}")
         if any(r.rows_rejected for r in reports):
-            err.print(f"rejected rows: wattlake runs {run.run_id} --rejects")
+            err.print(f"rejected rows: wattlake runs {esc(run.run_id)} --rejects")
         if failed:
             raise typer.Exit(1)
     finally:
@@ -178,30 +171,30 @@ def run_hosting_capacity(
             report = refresh(runner, force=force, progress=tick)
     finally:
         runner.close()
-    table = Table(title=f"run {report.run_id} ({report.seconds:.2f} s): {report.status}")
+    table = Table(title=cell(f"run {report.run_id} ({report.seconds:.2f} s): {report.status}"))
     for col in ("utility", "data set", "file", "bronze", "silver", "read", "loaded", "rejected"):
         table.add_column(col, justify="right" if col in ("read", "loaded", "rejected") else "left")
     for ds in report.datasets:
         for f in ds.files:
-            table.add_row(
-                ds.utility, ds.dataset, f.file, f.bronze, f.silver, str(f.rows_read),
-                str(f.rows_loaded) if not f.rows_deleted else f"-{f.rows_deleted}",
-                str(f.rows_rejected),
-            )  # fmt: skip
+            table.add_row(*map(cell, (
+                ds.utility, ds.dataset, f.file, f.bronze, f.silver, f.rows_read,
+                f.rows_loaded if not f.rows_deleted else f"-{f.rows_deleted}", f.rows_rejected,
+            )))  # fmt: skip
     console.print(table)
     layers = report.layers
     console.print(
         f"bronze {layers.bronze.status} ({layers.bronze.stored} stored, "
         f"{layers.bronze.unchanged} unchanged) · silver {layers.silver.status} "
         f"({layers.silver.rows_loaded:,} rows loaded, {layers.silver.rows_rejected} rejected, "
-        f"{layers.silver.rows_deleted:,} deleted) · gold {layers.gold.status}"
+        f"{layers.silver.rows_deleted:,} deleted) · gold {layers.gold.status}",
+        markup=False,
     )
     if report.note:
-        err.print(f"[yellow]{report.note}")
+        err.print(f"[yellow]{esc(report.note)}")
     for e in report.errors:
-        err.print(f"[red]{e.layer} {e.target}: {e.error}")
+        err.print(f"[red]{esc(e.layer)} {esc(e.target)}: {esc(e.error)}")
     if layers.silver.rows_rejected:
-        err.print(f"rejected rows: wattlake runs {report.run_id} --rejects")
+        err.print(f"rejected rows: wattlake runs {esc(report.run_id)} --rejects")
     if report.errors:
         raise typer.Exit(1)
 
@@ -290,12 +283,13 @@ def run_caiso_lmp(
         f"run {run.run_id}: {len(result.chunks)} chunks: {result.fetched} fetched, "
         f"{result.from_bronze} loaded from bronze, {result.skipped} already loaded, "
         f"{result.failed} failed; {result.rows_loaded:,} rows loaded, "
-        f"{result.rows_rejected} rejected; gold {'rebuilt' if result.gold_built else 'unchanged'}"
+        f"{result.rows_rejected} rejected; gold {'rebuilt' if result.gold_built else 'unchanged'}",
+        markup=False,
     )
     for s in run.failed_steps:
-        err.print(f"[red]{s.name} {s.target}: {s.error}")
+        err.print(f"[red]{esc(s.name)} {esc(s.target)}: {esc(s.error)}")
     if result.rows_rejected:
-        err.print(f"rejected rows: wattlake runs {run.run_id} --rejects")
+        err.print(f"rejected rows: wattlake runs {esc(run.run_id)} --rejects")
     if run.failed_steps:
         raise typer.Exit(1)
 
@@ -314,10 +308,13 @@ def sim_oasis(
 
     sim = OasisSim(all_nodes_count=nodes, seed=seed, rate_limit_s=rate_limit, host=host, port=port)
     url = sim.start()
-    console.print(f"OASIS stand-in at {url}/SingleZip ({len(sim.nodes)} APNodes). Try:")
+    console.print(
+        f"OASIS stand-in at {url}/SingleZip ({len(sim.nodes)} APNodes). Try:", markup=False
+    )
     console.print(
         f"  wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --base-url {url} "
-        f"--min-interval {max(rate_limit * 1.2, 0.01):g}"
+        f"--min-interval {max(rate_limit * 1.2, 0.01):g}",
+        markup=False,
     )
     sim.serve_until_interrupted()
 
@@ -476,7 +473,7 @@ def config() -> None:
         "meter timezone": s.meter_timezone, "API keys": "set" if s.api_keys else "not set",
     }  # fmt: skip
     for k, v in rows.items():
-        console.print(f"[bold]{k}[/]: {v}")
+        console.print(f"[bold]{k}[/]: {esc(v)}")
 
 
 def _redact(url: str) -> str:
@@ -490,9 +487,9 @@ def main() -> None:
     try:
         app()
     except WattlakeError as exc:
-        err.print(f"[red]error:[/] {exc.message}")
+        err.print(f"[red]error:[/] {esc(exc.message)}")
         if exc.hint:
-            err.print(f"[yellow]what to do:[/] {exc.hint}")
+            err.print(f"[yellow]what to do:[/] {esc(exc.hint)}")
         sys.exit(2)
 
 
