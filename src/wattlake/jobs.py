@@ -122,6 +122,7 @@ class Job:
     schedules: tuple[Schedule, ...] = ()
     checks: tuple[Check, ...] = ()
     sinks: tuple[Sink, ...] = ()
+    partition_fields: tuple[str, ...] | None = None  # the params naming a partition (None: all)
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> BaseModel:
         """Validated run parameters, or an :class:`InputError` naming the bad field."""
@@ -151,7 +152,9 @@ class Job:
 
     def lease_key(self, params: BaseModel) -> str:
         """What must not run twice at once: the pipeline and its parameters' partition."""
-        body = json.dumps(params.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fields = self.partition_fields
+        values = params.model_dump(mode="json", include=set(fields) if fields else None)
+        body = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return f"{self.pipeline}:{body}"
 
     def execute(

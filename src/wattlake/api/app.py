@@ -13,6 +13,7 @@ from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
 from wattlake.api.routes import feeders, health, lmp, meters, runs
+from wattlake.launch import Launcher
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
 
@@ -35,6 +36,7 @@ def create_app(runner: Runner | None = None) -> FastAPI:
         own = runner is None
         app.state.runner = runner or Runner.open()
         prepare(app.state.runner)
+        app.state.launcher = Launcher(app.state.runner)
         try:
             yield
         finally:

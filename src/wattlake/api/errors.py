@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wattlake.errors import (
     ConfigError,
+    ConflictError,
     InputError,
     NotFoundError,
     SourceError,
@@ -32,6 +33,8 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
 def _status(exc: WattlakeError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, InputError):
         return 400
     if isinstance(exc, SourceError):
@@ -58,7 +61,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(WattlakeError)
     async def _wattlake(request: Request, exc: WattlakeError) -> JSONResponse:
         status = _status(exc)
-        return problem(status, type(exc).__name__, exc.message, hint=exc.hint)
+        extra = {"run_id": exc.run_id} if isinstance(exc, ConflictError) and exc.run_id else {}
+        return problem(status, type(exc).__name__, exc.message, hint=exc.hint, **extra)
 
 
 def _title(status: int) -> str:

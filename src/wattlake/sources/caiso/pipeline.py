@@ -329,6 +329,7 @@ JOB = Job(
     pipeline=PIPELINE.name,
     params=LmpRunParams,
     run=run_job,
+    partition_fields=("start", "end", "market", "nodes", "all_nodes"),
     description="CAISO OASIS LMPs per Pacific operating day and market",
     partitioning=Partitioning(
         "daily",

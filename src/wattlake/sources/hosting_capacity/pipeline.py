@@ -274,6 +274,7 @@ JOB = Job(
     pipeline=PIPELINE.name,
     params=RefreshParams,
     run=run_job,
+    partition_fields=("files",),
     description="New York utilities' hosting capacity and DER files from the landing folder",
     partitioning=Partitioning("file", landing=SOURCE),
     checks=(

@@ -51,6 +51,7 @@ JOB = Job(
     pipeline=PIPELINE.name,
     params=LoadParams,
     run=run_job,
+    partition_fields=("files",),
     description="LP and TOU meter export files from the landing folder",
     partitioning=Partitioning("file", landing=PIPELINE.source),
     checks=(
