@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wattlake.errors import (
     ConfigError,
+    ConflictError,
     InputError,
     NotFoundError,
     SourceError,
@@ -39,6 +40,8 @@ def problem(
 def _status(exc: WattlakeError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, InputError):
         return 400
     if isinstance(exc, SourceError):
@@ -66,7 +69,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(WattlakeError)
     async def _wattlake(request: Request, exc: WattlakeError) -> JSONResponse:
         status = _status(exc)
-        return problem(status, type(exc).__name__, exc.message, hint=exc.hint)
+        extra: dict[str, Any] = {"hint": exc.hint}
+        if isinstance(exc, ConflictError) and exc.run_id:
+            extra["run_id"] = exc.run_id
+        return problem(status, type(exc).__name__, exc.message, **extra)
 
 
 def _title(status: int) -> str:
