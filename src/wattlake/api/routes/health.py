@@ -27,8 +27,7 @@ async def health(runner: RunnerDep) -> Health:
 @router.get(
     "/ready",
     response_model=Health,
-    summary="Readiness: the warehouse answers a query",
-    responses={503: {"description": "The warehouse does not answer"}},
+    summary="Readiness: the warehouse answers a query (503 when it does not)",
 )
 def ready(runner: RunnerDep) -> Health:
     """200 when the warehouse answers ``SELECT 1``; 503 (a problem document) when it does not."""
