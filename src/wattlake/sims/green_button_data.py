@@ -78,7 +78,8 @@ def _noise(seed: int, key: str, ts: int) -> float:
 
 def _season(local: datetime) -> float:
     """+1 in mid-July, -1 in mid-January."""
-    return -math.cos(2 * math.pi * (local.timetuple().tm_yday - 15) / 365.25)
+    season: float = -math.cos(2 * math.pi * (local.timetuple().tm_yday - 15) / 365.25)
+    return season
 
 
 def electric_wh(spec: UsagePointSpec, seed: int, start: datetime) -> tuple[float, float]:

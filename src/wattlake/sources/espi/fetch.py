@@ -31,8 +31,8 @@ from wattlake.parsing import FileReport
 from wattlake.pipeline import Runner
 from wattlake.runs import Run
 from wattlake.sources.espi.client import (
-    AuthServiceClient,
     Authorization,
+    AuthServiceClient,
     DataSpan,
     GreenButtonClient,
     RevokedError,
