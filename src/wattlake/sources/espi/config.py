@@ -82,6 +82,7 @@ class StorageSection(_Section):
     url: str = Field(min_length=1)
     raw_prefix: str = "consumption/raw"
     endpoint_url: str | None = None
+    region: str | None = None
     access_key_env: str | None = None
     secret_key_env: str | None = None
 
@@ -170,8 +171,9 @@ class ClientConfig(_Section):
     def storage_options(self) -> dict[str, Any]:
         s = self.storage
         opts: dict[str, Any] = {}
-        if s.endpoint_url:
-            opts["client_kwargs"] = {"endpoint_url": s.endpoint_url}
+        kwargs = {k: v for k, v in (("endpoint_url", s.endpoint_url), ("region_name", s.region)) if v}
+        if kwargs:
+            opts["client_kwargs"] = kwargs
         if s.access_key_env:
             opts["key"] = self.env("storage.access_key_env", s.access_key_env)
         if s.secret_key_env:

@@ -20,6 +20,7 @@ customers go on; any other failure of a usage point is recorded (status ``partia
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -188,10 +189,8 @@ def adopt(runner: Runner, run: Run, store: RawStore) -> list[FileReport]:
         wm = _watermark(runner, f.project_id, f.usage_point_id)
         wm.run = max(wm.run, f.run)
         if run.steps[-1].status == "ok" and run.steps[-1].name == "silver":
-            try:
+            with contextlib.suppress(WattlakeError):  # the load recorded what was wrong
                 wm.merge(data_span(body))
-            except WattlakeError:
-                pass  # the load recorded what was wrong with the file
         _save(runner, f.project_id, f.usage_point_id, wm)
     return reports
 
