@@ -1,0 +1,215 @@
+"""IntervalBlock → columns, fast: a few compiled XPath calls per block, Arrow casts per batch.
+
+A regular block (every IntervalReading has exactly one ``timePeriod/start``, one
+``timePeriod/duration`` and one ``value``, and each optional child — ``cost``, one
+``ReadingQuality/quality``, ``tou``, ``consumptionTier``, ``cpp`` — on every reading or on none)
+is read column-wise by XPath in C. Anything else goes through a per-reading path that looks
+children up by name and rejects what it cannot use. Strings are gathered across blocks and cast
+to numbers by Arrow once per batch; a batch whose cast fails is re-checked element by element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from lxml import etree
+
+ESPI = "http://naesb.org/espi"
+E = "{" + ESPI + "}"
+_NS = {"e": ESPI}
+
+
+def _x(path: str) -> etree.XPath:
+    return etree.XPath(path, namespaces=_NS, smart_strings=False)
+
+
+_IR = "e:IntervalReading"
+X_N = _x(f"count({_IR})")
+X_REGULAR = _x(f"count({_IR}[e:value and e:timePeriod/e:start and e:timePeriod/e:duration])")
+X_CHILDREN = _x(f"count({_IR}/*)")
+X_VALUE = _x(f"{_IR}/e:value/text()")
+X_START = _x(f"{_IR}/e:timePeriod/e:start/text()")
+X_DURATION = _x(f"{_IR}/e:timePeriod/e:duration/text()")
+X_QUALITY_N = _x(f"count({_IR}/e:ReadingQuality)")
+X_QUALITY_MISSING = _x(f"count({_IR}[not(e:ReadingQuality)])")
+X_QUALITY = _x(f"{_IR}/e:ReadingQuality/e:quality/text()")
+OPTIONAL = {  # column -> XPath of its text per reading
+    "cost": _x(f"{_IR}/e:cost/text()"),
+    "tou": _x(f"{_IR}/e:tou/text()"),
+    "consumption_tier": _x(f"{_IR}/e:consumptionTier/text()"),
+    "cpp": _x(f"{_IR}/e:cpp/text()"),
+}
+_CHILD = {"cost": E + "cost", "tou": E + "tou", "consumption_tier": E + "consumptionTier",
+          "cpp": E + "cpp"}  # fmt: skip
+RAW_COLUMNS = ("start", "duration", "value", "quality", *OPTIONAL)
+
+
+@dataclass
+class RawBatch:
+    """Strings of many blocks' readings, column by column, and which block each came from."""
+
+    cols: dict[str, list[str | None]] = field(default_factory=lambda: {c: [] for c in RAW_COLUMNS})
+    block_of_row: list[int] = field(default_factory=list)  # run-length: rows per block
+    block_keys: list[Any] = field(default_factory=list)  # per block: caller's key (MR href)
+    block_lines: list[int] = field(default_factory=list)  # per block: source line
+    rows: int = 0
+
+    def add_block(self, key: Any, line: int, n: int) -> None:
+        self.block_keys.append(key)
+        self.block_lines.append(line)
+        self.block_of_row.append(n)
+        self.rows += n
+
+
+def extract_block(
+    block: etree._Element, key: Any, batch: RawBatch, rejects: list[tuple[int, str, str, str]]
+) -> int:
+    """Append ``block``'s readings to ``batch``; returns readings seen (loaded or rejected).
+
+    ``rejects`` receives (line, field, rule, raw) for readings that cannot be used here.
+    """
+    n = int(X_N(block))
+    if n == 0:
+        return 0
+    line = block.sourceline or 0
+    cols = batch.cols
+    if int(X_REGULAR(block)) == n:
+        values, starts, durs = X_VALUE(block), X_START(block), X_DURATION(block)
+        if len(values) == len(starts) == len(durs) == n:
+            extra = int(X_CHILDREN(block)) - 2 * n
+            optional = _optional_columns(block, n) if extra else {}
+            if optional is not None:
+                cols["value"].extend(values)
+                cols["start"].extend(starts)
+                cols["duration"].extend(durs)
+                for name in ("quality", *OPTIONAL):
+                    got = optional.get(name)
+                    cols[name].extend(got if got is not None else [None] * n)
+                batch.add_block(key, line, n)
+                return n
+    return _extract_slow(block, key, batch, rejects)
+
+
+def _optional_columns(block: etree._Element, n: int) -> dict[str, list[str]] | None:
+    """Optional children read column-wise, or None when a column is not one-per-reading."""
+    out: dict[str, list[str]] = {}
+    nq = int(X_QUALITY_N(block))
+    if nq:
+        if nq != n or int(X_QUALITY_MISSING(block)):
+            return None
+        q = X_QUALITY(block)
+        if len(q) != n:
+            return None
+        out["quality"] = q
+    for name, xp in OPTIONAL.items():
+        got = xp(block)
+        if got:
+            if len(got) != n:
+                return None
+            out[name] = got
+    return out
+
+
+def _text(el: etree._Element | None) -> str | None:
+    if el is None or el.text is None:
+        return None
+    return el.text.strip() or None
+
+
+def _extract_slow(
+    block: etree._Element, key: Any, batch: RawBatch, rejects: list[tuple[int, str, str, str]]
+) -> int:
+    """Reading by reading: children by name; a missing start or value is a reject."""
+    cols = batch.cols
+    interval = block.find(E + "interval")
+    b_start = _text(interval.find(E + "start")) if interval is not None else None
+    b_dur = _text(interval.find(E + "duration")) if interval is not None else None
+    readings = block.findall(E + "IntervalReading")
+    n = len(readings)
+    kept = 0
+    for i, r in enumerate(readings):
+        tp = r.find(E + "timePeriod")
+        start = _text(tp.find(E + "start")) if tp is not None else None
+        dur = _text(tp.find(E + "duration")) if tp is not None else None
+        if start is None and b_start is not None and b_dur is not None:
+            # No timePeriod: readings follow each other evenly through the block (espi.xsd).
+            try:
+                step = float(b_dur) / n
+                start = repr(float(b_start) + i * step)
+                dur = dur or repr(step)
+            except ValueError:
+                start = None
+        value = _text(r.find(E + "value"))
+        line = r.sourceline or block.sourceline or 0
+        if start is None or value is None or dur is None:
+            what = "value" if value is None else "timePeriod/start" if start is None else "duration"
+            rejects.append((line, what, "missing_field", _raw(r)))
+            continue
+        qualities = [q.text.strip() for q in r.iterfind(f"{E}ReadingQuality/{E}quality") if q.text]
+        cols["start"].append(start)
+        cols["duration"].append(dur)
+        cols["value"].append(value)
+        cols["quality"].append(",".join(qualities) if qualities else None)
+        for name, tag in _CHILD.items():
+            cols[name].append(_text(r.find(tag)))
+        kept += 1
+    if kept:
+        batch.add_block(key, block.sourceline or 0, kept)
+    return n
+
+
+def _raw(el: etree._Element) -> str:
+    return etree.tostring(el, encoding="unicode", with_tail=False)[:2000]
+
+
+@dataclass
+class Columns:
+    """A converted batch: typed Arrow columns plus per-row block index; rows failing a cast
+    are listed in ``bad`` (row index, field, raw text) and must be dropped by the caller."""
+
+    table: pa.Table
+    bad: list[tuple[int, str, str]]
+
+
+_INT_FIELDS = ("duration", "value", "cost", "tou", "consumption_tier", "cpp")
+
+
+def convert(batch: RawBatch) -> Columns:
+    """Typed columns for ``batch``: start (float64 s), ints for the rest, quality as text."""
+    arrays: dict[str, pa.Array] = {}
+    bad: list[tuple[int, str, str]] = []
+    for name in RAW_COLUMNS:
+        strings = pa.array(batch.cols[name], pa.string())
+        if name == "quality":
+            arrays[name] = strings
+            continue
+        target = pa.float64() if name == "start" else pa.int64()
+        arrays[name] = _cast(strings, target, name, bad)
+    block = np.repeat(np.arange(len(batch.block_of_row)), batch.block_of_row)
+    arrays["block"] = pa.array(block, pa.int64())
+    return Columns(pa.table(arrays), bad)
+
+
+def _cast(
+    strings: pa.Array, target: pa.DataType, name: str, bad: list[tuple[int, str, str]]
+) -> pa.Array:
+    try:
+        return pc.cast(pc.utf8_trim_whitespace(strings), target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    # Slow path: find the elements that do not convert (ints may come as "12.0" → reject).
+    out: list[Any] = []
+    for i, s in enumerate(strings.to_pylist()):
+        if s is None:
+            out.append(None)
+            continue
+        try:
+            out.append(float(s) if target == pa.float64() else int(s.strip()))
+        except ValueError:
+            out.append(None)
+            bad.append((i, name, s))
+    return pa.array(out, target)
