@@ -38,7 +38,9 @@ def test_the_start_is_four_years_back_or_the_overlap_before_the_loaded_end() -> 
     end = datetime(2026, 1, 12, 8, tzinfo=UTC)
     first = window_start(None, end, LA, overlap_days=3, history_years=4)
     assert first == datetime(2022, 1, 12, 8, tzinfo=UTC)
-    later = window_start(datetime(2025, 11, 3, 8, tzinfo=UTC), end, LA, overlap_days=3, history_years=4)
+    later = window_start(
+        datetime(2025, 11, 3, 8, tzinfo=UTC), end, LA, overlap_days=3, history_years=4
+    )
     assert later == datetime(2025, 10, 31, 7, tzinfo=UTC)  # PDT before the Nov 2 change
     gas = window_start(datetime(2025, 11, 3, 8, 0, 1, tzinfo=UTC), end, LA, overlap_days=0,
                        history_years=4, gas=True)  # fmt: skip
@@ -49,7 +51,11 @@ def test_raw_names_split_from_the_right() -> None:
     name = raw_name("CF_0001_B", "7719220489", 12)
     assert name == "CF_0001_B_7719220489_12.xml"
     f = parse_raw_name(f"bucket/consumption/raw/{name}")
-    assert f is not None and (f.project_id, f.usage_point_id, f.run) == ("CF_0001_B", "7719220489", 12)
+    assert f is not None and (f.project_id, f.usage_point_id, f.run) == (
+        "CF_0001_B",
+        "7719220489",
+        12,
+    )
     assert raw_name("P", "a/b_c", 0) == "P_a-b-c_0.xml"  # usage point ids are sanitised
     assert parse_raw_name("consumption/raw/notes.txt") is None
 
@@ -101,7 +107,9 @@ def test_raw_store_on_s3(s3: dict[str, object]) -> None:
     _store_checks(store)
     client = s3["client"]
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="raw-test")["Contents"])  # type: ignore[attr-defined]
-    assert keys == [f"consumption/raw/{n}" for n in ("P-1_7001_0.xml", "P-1_7001_1.xml", "P_2_7002_0.xml")]
+    assert keys == [
+        f"consumption/raw/{n}" for n in ("P-1_7001_0.xml", "P-1_7001_1.xml", "P_2_7002_0.xml")
+    ]
     # files the old library wrote are discovered the same way
     client.put_object(Bucket="raw-test", Key="consumption/raw/OLD_9_4.xml", Body=b"<feed/>")  # type: ignore[attr-defined]
     assert RawStore("s3://raw-test", **opts).runs()[("OLD", "9")] == 4

@@ -67,6 +67,7 @@ class _Section(BaseModel):
 class ClientSection(_Section):
     name: str = Field(min_length=1)
     timezone: str = "America/Los_Angeles"
+    custodian: str | None = None  # key column of the silver rows (default: the links' host)
 
     @field_validator("timezone")
     @classmethod
@@ -171,7 +172,9 @@ class ClientConfig(_Section):
     def storage_options(self) -> dict[str, Any]:
         s = self.storage
         opts: dict[str, Any] = {}
-        kwargs = {k: v for k, v in (("endpoint_url", s.endpoint_url), ("region_name", s.region)) if v}
+        kwargs = {
+            k: v for k, v in (("endpoint_url", s.endpoint_url), ("region_name", s.region)) if v
+        }
         if kwargs:
             opts["client_kwargs"] = kwargs
         if s.access_key_env:

@@ -49,7 +49,8 @@ from wattlake.sources.espi.incremental import (
     window_end,
     window_start,
 )
-from wattlake.sources.espi.pipeline import PIPELINE
+from wattlake.pipeline import PipelineSpec
+from wattlake.sources.espi.pipeline import PIPELINE, spec_for
 
 # (usage point label, stage, step, steps): one progress bar per usage point
 StageProgress = Callable[[str, str, int, int], None]
@@ -169,7 +170,14 @@ def raw_store(cfg: ClientConfig) -> RawStore:
     return RawStore(cfg.storage.url, cfg.storage.raw_prefix, **cfg.storage_options())
 
 
-def adopt(runner: Runner, run: Run, store: RawStore) -> list[FileReport]:
+def fetch_spec(cfg: ClientConfig) -> PipelineSpec:
+    """The Green Button spec with the client's zone and custodian bound to its parser."""
+    return spec_for(zone=cfg.client.timezone, custodian=cfg.client.custodian)
+
+
+def adopt(
+    runner: Runner, run: Run, store: RawStore, spec: PipelineSpec = PIPELINE
+) -> list[FileReport]:
     """Load the raw files in the storage that are not loaded yet (in run order)."""
     newest = runner.manifest.newest_by_key(PIPELINE.source)
     reports = []
@@ -181,10 +189,10 @@ def adopt(runner: Runner, run: Run, store: RawStore) -> list[FileReport]:
             continue
         with run.step("bronze", key, reraise=False):
             body = store.read(f.name)
-            artifact = runner.store(PIPELINE, run, key, io.BytesIO(body), {"adopted": store.url})
+            artifact = runner.store(spec, run, key, io.BytesIO(body), {"adopted": store.url})
         if run.steps[-1].status != "ok":
             continue
-        report = runner.load_artifact(PIPELINE, run, artifact)
+        report = runner.load_artifact(spec, run, artifact)
         reports.append(report)
         wm = _watermark(runner, f.project_id, f.usage_point_id)
         wm.run = max(wm.run, f.run)
@@ -213,6 +221,7 @@ def fetch_usage_point(
     wm = _watermark(runner, auth.project_id, upid)
     last_run = max(wm.run, listed_run)
     e = cfg.espi
+    spec = fetch_spec(cfg)
     end = window_end(now, cfg.zone, e.availability_lag_days, gas=ref.is_gas)
     loaded_end = wm.end
     tick("window", 1)
@@ -242,9 +251,9 @@ def fetch_usage_point(
         store.write(name, body)
         wm.run = res.run
         _save(runner, auth.project_id, upid, wm)  # the run number is taken even if loading fails
-        artifact = runner.store(PIPELINE, run, key, io.BytesIO(body), params)
+        artifact = runner.store(spec, run, key, io.BytesIO(body), params)
     tick("store", 3)
-    report = runner.load_artifact(PIPELINE, run, artifact)
+    report = runner.load_artifact(spec, run, artifact)
     if run.steps[-1].status != "ok":
         res.status, res.note = "failed", report.note or "load failed"
         return res
@@ -269,19 +278,20 @@ def run_green_button(
 ) -> FetchReport:
     """Adopt, then fetch what is new for every (or the named) usage point of one client."""
     now = now or datetime.now(UTC)
-    runner.setup(PIPELINE)
+    spec = fetch_spec(cfg)
+    runner.setup(spec)
     own = client is None
     if client is None:
         client, made_auth = make_clients(cfg)
         auth_client = auth_client or made_auth
     store = raw_store(cfg)
-    run = runner.runs.start("green-button", {
+    run = runner.runs.start(spec.name, {
         "client": cfg.client.name, "config": str(cfg.path), "storage": store.url,
         "now": now.isoformat(), "usage_points": sorted(usage_points or []),
     })  # fmt: skip
     report = FetchReport(run)
     try:
-        report.adopted = adopt(runner, run, store)
+        report.adopted = adopt(runner, run, store, spec)
         listed = store.runs()
         with run.step("customers", cfg.client.name, reraise=False):
             auths = customers_of(cfg, auth_client)
