@@ -8,17 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from tests._support import samples
 from wattlake.errors import InputError
 from wattlake.sims.green_button import Customer, GreenButtonSim, UsagePointSpec
 from wattlake.sources.espi.client import (
-    AuthServiceClient,
     Authorization,
+    AuthServiceClient,
     GreenButtonClient,
     RevokedError,
     data_span,
     parse_usage_points,
 )
-from tests._support import samples
 
 NOW = datetime(2026, 3, 20, 19, tzinfo=UTC)
 

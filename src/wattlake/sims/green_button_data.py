@@ -67,9 +67,8 @@ def day_block(spec: UsagePointSpec, day: date) -> tuple[datetime, datetime]:
 
 def _noise(seed: int, key: str, ts: int) -> float:
     """A deterministic number in [0, 1) for (seed, key, ts)."""
-    h = (ts * 2654435761 + seed * 97531 + sum(ord(c) * 131**i for i, c in enumerate(key))) & (
-        2**64 - 1
-    )
+    mix = sum(ord(c) * 131 ** (i % 16) for i, c in enumerate(key))
+    h = int(ts * 2654435761 + seed * 97531 + mix) & (2**64 - 1)
     h ^= h >> 29
     h = (h * 0xBF58476D1CE4E5B9) & (2**64 - 1)
     h ^= h >> 32

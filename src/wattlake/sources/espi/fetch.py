@@ -29,7 +29,7 @@ from typing import Any
 
 from wattlake.errors import WattlakeError
 from wattlake.parsing import FileReport
-from wattlake.pipeline import Runner
+from wattlake.pipeline import PipelineSpec, Runner
 from wattlake.runs import Run
 from wattlake.sources.espi.client import (
     Authorization,
@@ -49,7 +49,6 @@ from wattlake.sources.espi.incremental import (
     window_end,
     window_start,
 )
-from wattlake.pipeline import PipelineSpec
 from wattlake.sources.espi.pipeline import PIPELINE, spec_for
 
 # (usage point label, stage, step, steps): one progress bar per usage point
