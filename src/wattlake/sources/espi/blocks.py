@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
 
+from wattlake.sources.espi.localtime import np_to_arrow
+
 ESPI = "http://naesb.org/espi"
 E = "{" + ESPI + "}"
 _NS = {"e": ESPI}
@@ -190,8 +192,8 @@ def convert(batch: RawBatch) -> Columns:
         target = pa.float64() if name == "start" else pa.int64()
         arrays[name] = _cast(strings, target, name, bad)
     block = np.repeat(np.arange(len(batch.block_of_row)), batch.block_of_row)
-    arrays["block"] = pa.array(block, pa.int64())
-    return Columns(pa.table(arrays), bad)
+    arrays["block"] = np_to_arrow(block.astype(np.int64))
+    return Columns(pa.Table.from_arrays(list(arrays.values()), names=list(arrays)), bad)
 
 
 def _cast(

@@ -14,7 +14,13 @@ import pyarrow.compute as pc
 from wattlake.parsing import FileReport
 from wattlake.sources.espi.blocks import Columns, RawBatch
 from wattlake.sources.espi.links import last_segment
-from wattlake.sources.espi.localtime import LocalTimeParameters, check_zone, local_labels
+from wattlake.sources.espi.localtime import (
+    LocalTimeParameters,
+    check_zone,
+    local_labels,
+    np_to_arrow,
+    take_mask,
+)
 from wattlake.sources.espi.resources import FeedState, MeterReading, ReadingType, UsagePoint
 from wattlake.sources.espi.schema import (
     COMMODITY_OF_SERVICE,
@@ -193,7 +199,7 @@ class Emitter:
                 if keep[i]:
                     keep[i] = False
                     self._reject(lines[blocks[i]], fld, "bad_number", raw)
-            table = table.filter(pa.array(keep))
+            table = take_mask(table, keep)
         yield from self._resolve(_Chunk(table, batch.block_keys, lines), final=False)
 
     def retry(self) -> Iterator[tuple[str, pa.Table]]:
@@ -214,8 +220,8 @@ class Emitter:
             yield from self._emit(chunk.table, row_ch, chunk.lines)
             return
         if ready.any():
-            yield from self._emit(chunk.table.filter(pa.array(ready)), row_ch[ready], chunk.lines)
-        rest = chunk.table.filter(pa.array(~ready))
+            yield from self._emit(take_mask(chunk.table, ready), row_ch[ready], chunk.lines)
+        rest = take_mask(chunk.table, ~ready)
         if not final:
             self.pending.append(_Chunk(rest, chunk.keys, chunk.lines))
             return
@@ -256,7 +262,7 @@ class Emitter:
             self._reject(lines[blocks[i]], "timePeriod", rule, raw)
         keep = ok & ~dup
         if not keep.all():
-            t, row_ch, start_us = t.filter(pa.array(keep)), row_ch[keep], start_us[keep]
+            t, row_ch, start_us = take_mask(t, keep), row_ch[keep], start_us[keep]
             dur = dur[keep]
         n = t.num_rows
         if n == 0:
@@ -264,7 +270,7 @@ class Emitter:
         for c, cnt in zip(*np.unique(row_ch, return_counts=True), strict=True):
             chans[int(c)].rows += int(cnt)
             chans[int(c)].durations.update(np.unique(dur[row_ch == c]).tolist()[:3])
-        take = pa.array(row_ch)
+        take = np_to_arrow(row_ch.astype(np.int64))
 
         def per(values: list[Any], typ: pa.DataType) -> pa.Array:
             return pa.array(values, typ).take(take)
@@ -277,7 +283,7 @@ class Emitter:
             t.column("quality"), per([c.default_quality for c in chans], pa.string())
         )
         estimated = pc.match_substring_regex(quality, r"(^|,)(8|9)(,|$)")
-        start_arr = pa.array(start_us, pa.int64())
+        start_arr = np_to_arrow(start_us.astype(np.int64))
         local = self._local(start_arr, row_ch)
         offset = (local.cast(pa.int64()).to_numpy() - start_us) // 1_000_000
         cols = {
@@ -285,12 +291,12 @@ class Emitter:
             "usage_point_id": per([c.up.id for c in chans], pa.string()),
             "reading_type_id": per([c.rt.id for c in chans], pa.string()),
             "interval_start_utc": start_arr.cast(pa.timestamp("us", tz="UTC")),
-            "interval_end_utc": pa.array(start_us + dur.astype(np.int64) * 1_000_000).cast(
+            "interval_end_utc": np_to_arrow(start_us + dur.astype(np.int64) * 1_000_000).cast(
                 pa.timestamp("us", tz="UTC")
             ),
-            "duration_s": pa.array(dur, pa.int64()),
+            "duration_s": np_to_arrow(dur.astype(np.int64)),
             "local_start": local,
-            "utc_offset_s": pa.array(offset, pa.int32()),
+            "utc_offset_s": np_to_arrow(offset.astype(np.int64), pa.int32()),
             "meter_reading_id": per([c.mr.id for c in chans], pa.string()),
             "service_kind": per([c.service_kind for c in chans], pa.int32()),
             "commodity": per([c.commodity for c in chans], pa.int32()),
@@ -301,7 +307,7 @@ class Emitter:
             "unit": per(
                 [UOMS.get(c.uom) if c.uom is not None else None for c in chans], pa.string()
             ),
-            "value": pa.array(value, pa.float64()),
+            "value": np_to_arrow(value),
             "cost": cost,
             "currency": per([c.currency for c in chans], pa.int32()),
             "quality": quality,
@@ -330,9 +336,9 @@ class Emitter:
         out = np.zeros(len(start_us), np.int64)
         for z in used.values():
             mask = np.array([zones[i] is z for i in range(len(zones))])[row_ch]
-            part = local_labels(start_us.filter(pa.array(mask)), z)
+            part = local_labels(start_us.take(np_to_arrow(np.flatnonzero(mask).astype(np.int64))), z)
             out[mask] = part.cast(pa.int64()).to_numpy()
-        return pa.array(out).cast(pa.timestamp("us"))
+        return np_to_arrow(out).cast(pa.timestamp("us"))
 
     # -- the end ---------------------------------------------------------------------------
     def finish(self) -> Iterator[tuple[str, pa.Table]]:

@@ -128,6 +128,27 @@ def local_labels(start_us: pa.Array, zone: str | LocalTimeParameters) -> pa.Arra
     if isinstance(zone, LocalTimeParameters):
         us = start_us.to_numpy(zero_copy_only=False).astype(np.int64)
         offsets = zone.offsets(us // 1_000_000)
-        return pa.array(us + offsets * 1_000_000, pa.timestamp("us"))
+        return np_to_arrow(us + offsets * 1_000_000).cast(pa.timestamp("us"))
     ts = start_us.cast(pa.int64()).cast(pa.timestamp("us", tz=zone))
     return pc.local_timestamp(ts)
+
+
+_NP_TYPES = {np.dtype(np.int64): pa.int64(), np.dtype(np.int32): pa.int32(),
+             np.dtype(np.float64): pa.float64()}  # fmt: skip
+
+
+def np_to_arrow(values: np.ndarray, typ: pa.DataType | None = None) -> pa.Array:
+    """A numeric numpy array as Arrow without ``pa.array(ndarray)``, which imports pandas
+    (~1-3 s on first use). Booleans become int8 0/1 then bool."""
+    if values.dtype == np.bool_:
+        return np_to_arrow(values.astype(np.int8).astype(np.int32)).cast(pa.bool_())
+    if values.dtype not in _NP_TYPES:
+        values = values.astype(np.float64 if values.dtype.kind == "f" else np.int64)
+    values = np.ascontiguousarray(values)
+    out = pa.Array.from_buffers(_NP_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
+    return out.cast(typ) if typ is not None and typ != out.type else out
+
+
+def take_mask(table: pa.Table, mask: np.ndarray) -> pa.Table:
+    """The rows of ``table`` where ``mask`` is true."""
+    return table.take(np_to_arrow(np.flatnonzero(mask).astype(np.int64)))
