@@ -10,7 +10,7 @@ Routes under ``/api/v1/`` (bearer token; 401 without):
 * ``POST consumption_metadatas/sync/`` — get-or-create by (project, interpretation, label),
   ``unit`` updated; items carry ``id`` and the nested ``project``.
 * ``POST consumption_records/sync2/`` — upsert on (``start``, ``metadata_id``) like the original
-  (UPDATE the matches, INSERT the rest; the table has no unique constraint);
+  (UPDATE the matches, INSERT the rest; the table has an index but no unique constraint);
   ``{"status": "success"}`` or 400 ``{"status": "error", "message": …}``.
 * ``POST consumption_records/bulk_insert/`` — plain insert, duplicates accepted (the route a
   client must not use; counted in ``calls`` so tests can prove it was not).
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS consumption_metadata (
 CREATE TABLE IF NOT EXISTS consumption_record (
   id INTEGER PRIMARY KEY, metadata_id INTEGER NOT NULL, start TEXT NOT NULL, value REAL,
   estimated INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS consumption_record_lookup ON consumption_record (metadata_id, start);
 """
 INTERPRETATIONS = {"E_C_S", "E_C_T", "E_C_N", "E_OSG_T", "E_OSG_C", "E_OSG_U", "NG_C_S"}
 UNITS = {"KWH", "THM"}
