@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.espi_connect.helpers import duck_runner, write_config
+from wattlake.pipeline import Runner
 from wattlake.sims.datastore import DatastoreSim
 from wattlake.sims.green_button import Customer, GreenButtonSim, UsagePointSpec
 from wattlake.sinks.oeem_datastore import push
@@ -95,8 +96,8 @@ def test_adopting_an_old_bucket(s3: str, tmp_path: Path, monkeypatch: pytest.Mon
     )
 
 
-def _warehouse(runner: object) -> set[tuple[str, str, float, bool]]:
-    rows = runner.engine.query(  # type: ignore[attr-defined]
+def _warehouse(runner: Runner) -> set[tuple[str, str, float, bool]]:
+    rows = runner.engine.query(
         "SELECT usage_point_id, flow_direction, unit, interval_start_utc, value, estimated "
         "FROM interval_reads").to_pylist()  # fmt: skip
     names = {1: "forward", 19: "reverse"}
@@ -117,12 +118,12 @@ def _datastore(ds: DatastoreSim) -> list[tuple[str, str, float, bool]]:
 
 
 def test_upload_after_runs_reruns_and_a_forced_reupload(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On DuckDB and on PostgreSQL (the ``runner`` fixture's engines)."""
     projects = tmp_path / "projects.csv"
     projects.write_text("project_id,zipcode,baseline_period_end,reporting_period_start,project_cost,heat_pump\n"
                         "P-1,94110,2026-01-01,2026-02-01,12000.5,true\nP-2,94704,2026-01-15,2026-03-01,8000,false\n")  # fmt: skip
-    runner = duck_runner(tmp_path)
     with GreenButtonSim(_customers(), now=NOW) as sim, DatastoreSim(tmp_path / "ds.sqlite") as ds:
         cfg = write_config(tmp_path, sim, monkeypatch, datastore=ds.url)
         run_green_button(runner, cfg, now=sim.now)

@@ -241,7 +241,8 @@ def load_config(path: str | os.PathLike[str]) -> ClientConfig:
             fix = f"remove {key} or check its spelling"
         else:
             fix = f"set {key} to a valid value"
-        raise ConfigError(f"{p}: {key}: {e['msg']}", hint=fix) from None
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{p}: {key}: {msg}", hint=fix) from None
     if cfg.auth_service is None and not cfg.customers:
         raise ConfigError(
             f"{p}: no customers: neither [auth_service] nor [[customers]] is set",
