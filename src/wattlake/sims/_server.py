@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,10 +28,13 @@ class Reply:
 
 
 class SimServer:
-    """Subclasses implement ``handle(request) -> Reply``; ``start()`` returns the root URL."""
+    """Subclasses implement ``handle(request) -> Reply``; ``start()`` returns the root URL.
+    ``tls``: serve HTTPS with this server-side context (client certificates if it requires them)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host, self.port = host, port
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.host, self.port, self.tls = host, port, tls
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -39,7 +43,7 @@ class SimServer:
 
     @property
     def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> str:
         sim = self
@@ -75,6 +79,8 @@ class SimServer:
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:  # e.g. mutual TLS: a context with CERT_REQUIRED
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         server = self._server
         self._thread = threading.Thread(target=lambda: server.serve_forever(0.05), daemon=True)

@@ -33,6 +33,7 @@ import base64
 import json
 import re
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -96,8 +97,9 @@ class GreenButtonSim(SimServer):
         client_secret: str = "secret",
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(host, port)
+        super().__init__(host, port, tls)
         self.customers = list(customers)
         for i, c in enumerate(self.customers, start=1):
             c.auth_id = c.auth_id or i

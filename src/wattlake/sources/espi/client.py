@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,7 +161,8 @@ class GreenButtonClient:
     """Talks to one data custodian's Green Button Connect API.
 
     ``resource_url`` ends in ``/espi/1_1/resource``; ``token_url`` is the OAuth token endpoint;
-    ``cert`` a (certificate file, key file) pair for mutual TLS.
+    ``cert`` a (certificate file, key file) pair for mutual TLS; ``ca_file`` the CA bundle that
+    signed the custodian's certificate when it is not a public one.
     """
 
     def __init__(
@@ -171,6 +173,7 @@ class GreenButtonClient:
         client_id: str | None = None,
         client_secret: str | None = None,
         cert: tuple[str, str] | None = None,
+        ca_file: str | None = None,
         min_interval_s: float = 0.5,
         max_retries: int = 4,
         backoff_s: float = 1.0,
@@ -183,10 +186,15 @@ class GreenButtonClient:
             self.resource_url, name="Green Button", min_interval_s=min_interval_s,
             max_retries=max_retries, backoff_s=backoff_s,
         )  # fmt: skip
+        verify: ssl.SSLContext | bool = True
+        if cert or ca_file:
+            verify = ssl.create_default_context(cafile=ca_file)
+            if cert:
+                verify.load_cert_chain(cert[0], cert[1])
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 20.0)),
             transport=transport,
-            cert=cert,
+            verify=verify,
             headers={"User-Agent": "wattlake-green-button", "Accept": "application/atom+xml"},
         )
 

@@ -20,6 +20,7 @@ client_id_env = "ACME_GB_CLIENT_ID"
 client_secret_env = "ACME_GB_CLIENT_SECRET"
 cert_file = "/etc/acme/client.crt"    # optional: mutual TLS (PG&E requires it)
 key_file = "/etc/acme/client.key"
+ca_file = "/etc/acme/custodian-ca.pem"  # optional: a private CA for the custodian's certificate
 availability_lag_days = 2             # data is complete up to local midnight this many days ago
 overlap_days = 3                      # re-read this much before the loaded data's end
 history_years = 4                     # first run reaches this far back
@@ -95,6 +96,7 @@ class EspiSection(_Section):
     client_secret_env: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    ca_file: str | None = None
     availability_lag_days: int = Field(default=2, ge=0, le=30)
     overlap_days: int = Field(default=3, ge=0, le=60)
     history_years: int = Field(default=4, ge=1, le=10)

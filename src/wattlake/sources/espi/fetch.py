@@ -154,7 +154,7 @@ def make_clients(cfg: ClientConfig) -> tuple[GreenButtonClient, AuthServiceClien
         e.resource_url, token_url=e.token_url,
         client_id=cfg.env("espi.client_id_env", e.client_id_env, required=False),
         client_secret=cfg.env("espi.client_secret_env", e.client_secret_env, required=False),
-        cert=cert, min_interval_s=e.min_interval_s, max_retries=e.max_retries,
+        cert=cert, ca_file=e.ca_file, min_interval_s=e.min_interval_s, max_retries=e.max_retries,
         backoff_s=e.backoff_s, timeout=e.timeout_s,
     )  # fmt: skip
     auth = None
