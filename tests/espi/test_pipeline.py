@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from pathlib import Path
 
 import pytest
-from tests._support import samples
 
+from tests._support import samples
 from wattlake.pipeline import Runner
 from wattlake.registry import get_pipeline
 from wattlake.sources.espi.generate import write_feed_file
@@ -33,7 +32,7 @@ def test_samples_folder_loads_balanced_and_reload_is_skipped(runner: Runner) -> 
     pge = q(runner, "SELECT flow_direction, count(*) AS n FROM interval_reads "
                     "WHERE usage_point_id = '6345172663' GROUP BY 1 ORDER BY 1")  # fmt: skip
     assert pge == [{"flow_direction": 1, "n": 313}, {"flow_direction": 19, "n": 123}]
-    run2, again = ingest(runner, [samples("espi")])
+    _, again = ingest(runner, [samples("espi")])
     assert all(r.skipped for r in again)
 
 
@@ -47,7 +46,10 @@ def test_usage_daily_dst_days_and_net(runner: Runner, tmp_path: Path) -> None:
                       "export, net, interval_count, day_seconds, completeness FROM usage_daily "
                       "ORDER BY flow_direction, local_date")  # fmt: skip
     assert [(d["flow_direction"], str(d["local_date"])) for d in daily][:3] == [
-        (1, "2021-03-13"), (1, "2021-03-14"), (1, "2021-03-15")]
+        (1, "2021-03-13"),
+        (1, "2021-03-14"),
+        (1, "2021-03-15"),
+    ]
     spring = [d for d in daily if str(d["local_date"]) == "2021-03-14"]
     assert {d["interval_count"] for d in spring} == {23}
     assert {d["day_seconds"] for d in spring} == {82800}

@@ -12,7 +12,7 @@ from wattlake.api import errors
 from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
-from wattlake.api.routes import feeders, health, lmp, meters, runs
+from wattlake.api.routes import feeders, health, lmp, meters, runs, usage_points
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
 
@@ -56,4 +56,5 @@ def create_app(runner: Runner | None = None) -> FastAPI:
     app.include_router(compat_hosting_capacity.router)
     app.include_router(lmp.router)
     app.include_router(compat_caiso.router)
+    app.include_router(usage_points.router)
     return app

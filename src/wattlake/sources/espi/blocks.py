@@ -11,7 +11,7 @@ to numbers by Arrow once per batch; a batch whose cast fails is re-checked eleme
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,20 @@ _NS = {"e": ESPI}
 
 def _x(path: str) -> etree.XPath:
     return etree.XPath(path, namespaces=_NS, smart_strings=False)
+
+
+def _count(xp: etree.XPath, el: etree._Element) -> int:
+    return int(cast(float, xp(el)))
+
+
+def _strs(xp: etree.XPath, el: etree._Element) -> list[str]:
+    return cast(list[str], xp(el))
+
+
+def line_of(el: etree._Element) -> int:
+    """The element's source line (0 when unknown)."""
+    line = el.sourceline
+    return line if isinstance(line, int) else 0
 
 
 _IR = "e:IntervalReading"
@@ -74,16 +88,20 @@ def extract_block(
 
     ``rejects`` receives (line, field, rule, raw) for readings that cannot be used here.
     """
-    n = int(X_N(block))
+    n = _count(X_N, block)
     if n == 0:
         return 0
-    line = block.sourceline or 0
+    line = line_of(block)
     cols = batch.cols
-    if int(X_REGULAR(block)) == n:
-        values, starts, durs = X_VALUE(block), X_START(block), X_DURATION(block)
+    if _count(X_REGULAR, block) == n:
+        values, starts, durs = (
+            _strs(X_VALUE, block),
+            _strs(X_START, block),
+            _strs(X_DURATION, block),
+        )
         if len(values) == len(starts) == len(durs) == n:
-            extra = int(X_CHILDREN(block)) - 2 * n
-            optional = _optional_columns(block, n) if extra else {}
+            extra = _count(X_CHILDREN, block) - 2 * n
+            optional = _optional_columns(block, n, extra) if extra else {}
             if optional is not None:
                 cols["value"].extend(values)
                 cols["start"].extend(starts)
@@ -96,19 +114,22 @@ def extract_block(
     return _extract_slow(block, key, batch, rejects)
 
 
-def _optional_columns(block: etree._Element, n: int) -> dict[str, list[str]] | None:
-    """Optional children read column-wise, or None when a column is not one-per-reading."""
+def _optional_columns(block: etree._Element, n: int, extra: int) -> dict[str, list[str]] | None:
+    """Optional children read column-wise, or None when a column is not one-per-reading.
+    ``extra``: reading children beyond timePeriod and value (none left: skip the lookups)."""
     out: dict[str, list[str]] = {}
-    nq = int(X_QUALITY_N(block))
+    nq = _count(X_QUALITY_N, block)
     if nq:
-        if nq != n or int(X_QUALITY_MISSING(block)):
+        if nq != n or _count(X_QUALITY_MISSING, block):
             return None
-        q = X_QUALITY(block)
+        q = _strs(X_QUALITY, block)
         if len(q) != n:
             return None
         out["quality"] = q
+        if extra == nq:  # nothing but ReadingQuality: no cost, tou, tier or cpp
+            return out
     for name, xp in OPTIONAL.items():
-        got = xp(block)
+        got = _strs(xp, block)
         if got:
             if len(got) != n:
                 return None
@@ -146,7 +167,7 @@ def _extract_slow(
             except ValueError:
                 start = None
         value = _text(r.find(E + "value"))
-        line = r.sourceline or block.sourceline or 0
+        line = line_of(r) or line_of(block)
         if start is None or value is None or dur is None:
             what = "value" if value is None else "timePeriod/start" if start is None else "duration"
             rejects.append((line, what, "missing_field", _raw(r)))
@@ -160,7 +181,7 @@ def _extract_slow(
             cols[name].append(_text(r.find(tag)))
         kept += 1
     if kept:
-        batch.add_block(key, block.sourceline or 0, kept)
+        batch.add_block(key, line_of(block), kept)
     return n
 
 

@@ -336,7 +336,9 @@ class Emitter:
         out = np.zeros(len(start_us), np.int64)
         for z in used.values():
             mask = np.array([zones[i] is z for i in range(len(zones))])[row_ch]
-            part = local_labels(start_us.take(np_to_arrow(np.flatnonzero(mask).astype(np.int64))), z)
+            part = local_labels(
+                start_us.take(np_to_arrow(np.flatnonzero(mask).astype(np.int64))), z
+            )
             out[mask] = part.cast(pa.int64()).to_numpy()
         return np_to_arrow(out).cast(pa.timestamp("us"))
 

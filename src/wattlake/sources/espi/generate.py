@@ -10,7 +10,7 @@ multiplier -3; ``net_metering`` adds a reverse (flowDirection 19) channel with d
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -56,7 +56,9 @@ def write_feed(
     w = out.write
     w(b'<?xml version="1.0" encoding="UTF-8"?>\n')
     w(b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">\n')
-    w(f"<id>urn:uuid:wattlake-generated-{subscription}</id><title>Generated Green Button</title>\n".encode())
+    w(
+        f"<id>urn:uuid:wattlake-generated-{subscription}</id><title>Generated Green Button</title>\n".encode()
+    )
     w(
         f'<entry><link rel="self" href="{BASE}/LocalTimeParameters/1"/><content>'
         "<espi:LocalTimeParameters><espi:dstEndRule>B40E2000</espi:dstEndRule>"

@@ -103,10 +103,8 @@ class LocalTimeParameters:
             end = self.dst_end.local_instant(y) - std - timedelta(seconds=self.dst_offset_s)
             b, e = _epoch(begin), _epoch(end)
             in_year = years == year
-            if b <= e:  # northern hemisphere: DST inside the year
-                dst = (epoch_s >= b) & (epoch_s < e)
-            else:  # southern: DST across the new year
-                dst = (epoch_s >= b) | (epoch_s < e)
+            # northern hemisphere: DST inside the year; southern: across the new year
+            dst = (epoch_s >= b) & (epoch_s < e) if b <= e else (epoch_s >= b) | (epoch_s < e)
             out[in_year & dst] += self.dst_offset_s
         return out
 

@@ -25,7 +25,7 @@ from lxml import etree
 from wattlake.errors import InputError
 from wattlake.parsing import FileReport
 from wattlake.sources.espi import resources as res
-from wattlake.sources.espi.blocks import E, RawBatch, convert, extract_block
+from wattlake.sources.espi.blocks import E, RawBatch, convert, extract_block, line_of
 from wattlake.sources.espi.emit import Emitter
 from wattlake.sources.espi.links import XML_BASE, A, canonical, host, resolve
 
@@ -143,7 +143,7 @@ def parse_espi(
 def _start(el: etree._Element, state: res.FeedState) -> etree._Element:
     """First entry: refuse DTDs the sniffer missed, note the feed's base, id and host."""
     tree = el.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    if getattr(tree.docinfo, "doctype", "") or tree.docinfo.internalDTD is not None:
         _refuse_dtd(b"<!DOCTYPE")
     feed = el.getparent()
     root = feed if feed is not None else el
@@ -171,13 +171,13 @@ def _entry(
             if state.host is None:
                 state.host = host(full)
     content = el.find(A + "content")
-    line = el.sourceline or 0
+    line = line_of(el)
     resources = [c for c in content if isinstance(c.tag, str)] if content is not None else []
     if not resources:
         report.rows_read += 1
         report.reject(line, "content", "empty_content", _head(el))
         return
-    self_href = (links.get("self") or [None])[0]
+    self_href = next(iter(links.get("self", [])), None)
     if self_href is not None and not state.first_sight(self_href, resources[0].tag):
         return  # a repeated entry: read once
     title = el.findtext(A + "title")

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from wattlake.config import get_settings
 from wattlake.errors import InputError, LakeError
@@ -102,6 +103,13 @@ def _remote_files(url: str) -> Iterable[tuple[object, str, str]]:
     return [(fs, p, p[len(root.rstrip("/")) + 1 :]) for p in dict.fromkeys(found)]
 
 
+def _open(fs: Any, path: str) -> BinaryIO:
+    if fs is None:
+        return Path(path).open("rb")
+    stream: BinaryIO = fs.open(path, "rb")
+    return stream
+
+
 def _ingest_remote(
     runner: Runner,
     spec: PipelineSpec,
@@ -122,10 +130,8 @@ def _ingest_remote(
     reports: list[FileReport] = []
     try:
         for i, (fs, path, key) in enumerate(files):
-            with run.step("bronze", key, reraise=False):
-                opener = open(path, "rb") if fs is None else fs.open(path, "rb")  # type: ignore[attr-defined]
-                with opener as fh:
-                    artifact = runner.store(spec, run, key, fh, params={"from": path})
+            with run.step("bronze", key, reraise=False), _open(fs, path) as fh:
+                artifact = runner.store(spec, run, key, fh, params={"from": path})
             if run.steps[-1].status == "ok":
                 reports.append(runner.load_artifact(spec, run, artifact, force=force))
             if progress:

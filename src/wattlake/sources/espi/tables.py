@@ -61,23 +61,23 @@ def metadata_tables(em: Emitter) -> list[tuple[str, Rows]]:
     mr_rows: Rows = []
     for mr in st.meter_readings.values():
         chan = next((c for c in em.channels if c.mr is mr), None)
-        up = chan.up if chan else em._usage_point(mr, final=True)
-        rt = chan.rt if chan else st.reading_types.find(mr.rt_path)
+        mup: UsagePoint | None = chan.up if chan else em._usage_point(mr, final=True)
+        mrt: ReadingType | None = chan.rt if chan else st.reading_types.find(mr.rt_path)
         mr_rows.append({
-            "custodian": cust, "usage_point_id": up.id if up else "unknown",
-            "meter_reading_id": mr.id, "reading_type_id": rt.id if rt else None,
+            "custodian": cust, "usage_point_id": mup.id if mup else "unknown",
+            "meter_reading_id": mr.id, "reading_type_id": mrt.id if mrt else None,
             "href": mr.path, "flow_direction": chan.flow if chan else (
-                rt.fields.get("flow_direction") if rt else None),
+                mrt.fields.get("flow_direction") if mrt else None),
             "interval_count": sum(c.rows for c in em.channels if c.mr is mr),
             "_source_file": src,
         })  # fmt: skip
     sum_rows: Rows = []
     for s in st.summaries:
-        up = st.usage_points.find(s.up_path) or st.usage_points.only()
-        if up is None:
+        owner = st.usage_points.find(s.up_path) or st.usage_points.only()
+        if owner is None:
             em._reject(s.line, "UsageSummary", "unresolved_usage_point", s.path)
             continue
-        sum_rows.append({"custodian": cust, "usage_point_id": up.id, "summary_id": s.id,
+        sum_rows.append({"custodian": cust, "usage_point_id": owner.id, "summary_id": s.id,
                          **s.row, "_source_file": src})  # fmt: skip
     return [
         ("usage_points", up_rows),
