@@ -148,8 +148,12 @@ class RawStore:
             if isinstance(self.fs, LocalFileSystem):
                 self.fs.makedirs(self.root, exist_ok=True)
                 tmp = f"{self.root}/.{name}.{uuid.uuid4().hex}.tmp"
-                self.fs.pipe_file(tmp, data)
-                self.fs.mv(tmp, path)
+                try:
+                    self.fs.pipe_file(tmp, data)
+                    self.fs.mv(tmp, path)
+                finally:
+                    if self.fs.exists(tmp):
+                        self.fs.rm(tmp)
             else:
                 self.fs.pipe_file(path, data)  # one PUT: the object appears whole or not at all
         except LakeError:
