@@ -70,3 +70,25 @@ def test_a_crash_mid_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
         "P-1_71_0.xml"
     ]  # the temporary file is gone too
     assert store.runs() == {("P-1", "71"): 0}  # the next run number is still 1
+
+
+def test_customers_from_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    customers = [Customer("P-9", "509", [UsagePointSpec("79", service_start=date(2026, 5, 1))])]
+    runner = duck_runner(tmp_path)
+    with GreenButtonSim(customers, now=NOW) as sim:
+        cfg = write_config(tmp_path, sim, monkeypatch)
+        text = cfg.path.read_text().split("[auth_service]")[0]
+        text += ('[[customers]]\nproject_id = "P-9"\nsubscription_id = "509"\n'
+                 'access_token_env = "T_P9_ACCESS"\nrefresh_token_env = "T_P9_REFRESH"\n')  # fmt: skip
+        cfg.path.write_text(text)
+        monkeypatch.setenv(
+            "T_P9_ACCESS", "stale-token"
+        )  # refused: refreshed with the refresh token
+        monkeypatch.setenv("T_P9_REFRESH", sim.customer("P-9").refresh_token)
+        from wattlake.sources.espi.config import load_config
+
+        report = run_green_button(runner, load_config(cfg.path), now=sim.now)
+        assert [(u.label, u.status, u.run) for u in report.usage_points] == [
+            ("P-9/79", "fetched", 0)
+        ]
+        assert not any("/authsvc/" in r.path for r in sim.requests)

@@ -55,6 +55,10 @@ def test_a_month_of_daily_runs(
                 assert set(status.values()) == {"fetched"}, report.usage_points
             else:
                 assert status["P-3/*"] == "revoked"
+                assert not report.run.failed_steps  # revoked is reported, not a failure
+                assert [s.status for s in report.run.steps if s.target == "P-3/usage points"] == [
+                    "revoked"
+                ]
                 assert all(status[k] == "fetched" for k in ("P-1/71", "P_2/72", "P_2/73"))
                 revoked_seen = True
             if day == 5:  # the same day again: nothing newer, no file, run numbers stay

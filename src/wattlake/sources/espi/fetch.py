@@ -230,10 +230,17 @@ def fetch_usage_point(
     start = window_start(loaded_end, end, cfg.zone, overlap_days=e.overlap_days,
                          history_years=e.history_years, gas=ref.is_gas)  # fmt: skip
     res.window = (start, end)
+    revoked: RevokedError | None = None
     with run.step("fetch", res.label) as step:
-        body = client.batch(auth, upid, start, end)
-        span = data_span(body)
-        step.rows_read = span.blocks
+        try:
+            body = client.batch(auth, upid, start, end)
+        except RevokedError as exc:  # logged as revoked (not failed), reported by the caller
+            step.status, step.error, revoked = "revoked", exc.message, exc
+        else:
+            span = data_span(body)
+            step.rows_read = span.blocks
+    if revoked is not None:
+        raise revoked
     tick("fetch", 2)
     if span.blocks == 0 or span.end is None or (loaded_end is not None and span.end <= loaded_end):
         res.note = "the custodian has nothing newer (no file written)"
@@ -334,6 +341,8 @@ def _one_customer(
     try:
         refs = client.usage_points(auth)
     except RevokedError as exc:
+        with run.step("fetch", f"{auth.project_id}/usage points") as step:
+            step.status, step.error = "revoked", exc.message
         report.usage_points.append(
             UsagePointResult(auth.project_id, "*", "revoked", note=exc.message)
         )
