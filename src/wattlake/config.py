@@ -39,6 +39,13 @@ class Settings(BaseSettings):
             "(UTC+10 all year, no DST), which is what the ERM Power exports use."
         ),
     )
+    espi_timezone: str | None = Field(
+        default=None,
+        description=(
+            "IANA zone for local days of Green Button feeds without LocalTimeParameters, "
+            "e.g. America/Los_Angeles (default: UTC, noted in the file report)."
+        ),
+    )
     duckdb_memory_limit: str = Field(
         default="256MB",
         description="Cap on DuckDB's memory (it spills to disk beyond it), e.g. 256MB or 4GB.",

@@ -240,3 +240,48 @@ def test_gas_generated_day_starts_one_second_after_midnight() -> None:
     ir = rows(t, "interval_reads")
     assert [str(r["local_start"]) for r in ir][:1] == ["2021-01-01 00:00:01"]
     assert {r["unit"] for r in ir} == {"therm"}
+
+
+MISALIGNED = """<?xml version="1.0"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+ <entry><link rel="self" href="UsagePoint/1"/><content>
+  <UsagePoint xmlns="http://naesb.org/espi"><ServiceCategory><kind>0</kind></ServiceCategory>
+  </UsagePoint></content></entry>
+ <entry><link rel="self" href="ReadingType/1"/><content>
+  <ReadingType xmlns="http://naesb.org/espi"><uom>72</uom></ReadingType></content></entry>
+ <entry><link rel="self" href="UsagePoint/1/MeterReading/1"/>
+  <link rel="related" href="ReadingType/1"/><content>
+  <MeterReading xmlns="http://naesb.org/espi"/></content></entry>
+ <entry><link rel="up" href="UsagePoint/1/MeterReading/1/IntervalBlock"/><content>
+  <IntervalBlock xmlns="http://naesb.org/espi">
+   <IntervalReading><value>1</value><value>2</value>
+    <timePeriod><duration>900</duration><start>1600000000</start></timePeriod></IntervalReading>
+   <IntervalReading><timePeriod><duration>900</duration><start>1600000900</start></timePeriod>
+    <ReadingQuality><quality>8</quality></ReadingQuality>
+    <ReadingQuality><quality>9</quality></ReadingQuality></IntervalReading>
+  </IntervalBlock></content></entry>
+</feed>"""
+
+
+def test_schema_invalid_readings_never_shift_values_between_readings() -> None:
+    # equal totals (2 values, 2 starts, 2 durations, 2 qualities) but not one per reading
+    report, t = parse_bytes(MISALIGNED.encode(), zone="UTC")
+    ir = rows(t, "interval_reads")
+    assert ir == []
+    assert [(r.rule, r.field) for r in report.rejects] == [
+        ("duplicate_field", "value"),
+        ("missing_field", "value"),
+    ]
+
+
+def test_depth_and_text_size_limits() -> None:
+    head = b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><content>'
+    deep = head + b"<x>" * 5000 + b"</x>" * 5000 + b"</content></entry></feed>"
+    with pytest.raises(InputError, match="depth"):
+        parse_bytes(deep)
+    huge = head + b"<t>" + b"a" * 12_000_000 + b"</t></content></entry></feed>"
+    with pytest.raises(InputError, match="too long"):
+        parse_bytes(huge)
+    report = FileReport("f.xml")
+    with pytest.raises(InputError, match="larger than 1000 bytes"):
+        list(parse_espi(io.BytesIO(deep), report, max_bytes=1000))

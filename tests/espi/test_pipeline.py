@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -81,3 +82,38 @@ def test_hostile_file_fails_its_step_only(runner: Runner, tmp_path: Path) -> Non
     run, reports = ingest(runner, [bad, good])
     assert [s.target for s in run.failed_steps] == ["bad.xml"]
     assert "refused" in (reports[0].note or "") and reports[1].rows_loaded == 8
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict[str, object]]:
+    """A real S3 endpoint on loopback (moto's server) with a bucket of Green Button files."""
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="testing",
+        aws_secret_access_key="testing", region_name="us-east-1",
+    )  # fmt: skip
+    client.create_bucket(Bucket="greenbutton")
+    for name in ("pge_cmd_gas_daily.xml", "gba_sdk_gas_monthly.xml"):
+        body = samples("espi", name).read_bytes()
+        client.put_object(Bucket="greenbutton", Key=f"consumption/raw/{name}", Body=body)
+    client.put_object(Bucket="greenbutton", Key="consumption/raw/readme.txt", Body=b"not xml")
+    yield {"key": "testing", "secret": "testing",
+           "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}  # fmt: skip
+    server.stop()
+
+
+@pytest.mark.s3
+def test_ingest_from_an_s3_prefix(runner: Runner, s3: dict[str, object]) -> None:
+    run, reports = ingest(runner, ["s3://greenbutton/consumption/raw"], storage_options=s3)
+    assert sorted(r.source_file for r in reports) == [
+        "gba_sdk_gas_monthly.xml", "pge_cmd_gas_daily.xml"
+    ]  # fmt: skip
+    assert not run.failed_steps and all(r.balanced for r in reports)
+    units = q(runner, "SELECT DISTINCT unit FROM usage_daily")
+    assert units == [{"unit": "therm"}]

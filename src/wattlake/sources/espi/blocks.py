@@ -63,6 +63,33 @@ _CHILD = {"cost": E + "cost", "tou": E + "tou", "consumption_tier": E + "consump
           "cpp": E + "cpp"}  # fmt: skip
 RAW_COLUMNS = ("start", "duration", "value", "quality", *OPTIONAL)
 
+# Whole-block shapes seen in real feeds, each proven by two XPath counts. For a field, the
+# number of distinct readings holding it (``…/field/..``) is at most n, so a sum of k such counts
+# equal to k·n means every reading holds every field; with the text lists of length n each and
+# the readings' child count equal to (children per reading)·n, every reading holds exactly one
+# of each and nothing else, so the column lists line up reading by reading.
+_HAS = {
+    "value": f"count({_IR}/e:value/..)",
+    "start": f"count({_IR}/e:timePeriod/e:start/../..)",
+    "duration": f"count({_IR}/e:timePeriod/e:duration/../..)",
+    "quality": f"count({_IR}/e:ReadingQuality/e:quality/../..)",
+    "cost": f"count({_IR}/e:cost/..)",
+}
+
+
+def _shape(fields: tuple[str, ...], children: int) -> tuple[int, etree.XPath, tuple[str, ...]]:
+    extra = tuple(f for f in fields if f not in ("value", "start", "duration"))
+    return children, _x(" + ".join(_HAS[f] for f in fields)), extra
+
+
+_SHAPES = (
+    _shape(("value", "start", "duration", "quality"), 3),  # PG&E: ReadingQuality on each
+    _shape(("value", "start", "duration"), 2),
+    _shape(("value", "start", "duration", "cost"), 3),  # GBA samples with cost
+)
+_SHAPE_COLUMNS = {"quality": X_QUALITY, "cost": OPTIONAL["cost"]}
+_INTERVAL = E + "interval"
+
 
 @dataclass
 class RawBatch:
@@ -73,6 +100,8 @@ class RawBatch:
     block_keys: list[Any] = field(default_factory=list)  # per block: caller's key (MR href)
     block_lines: list[int] = field(default_factory=list)  # per block: source line
     rows: int = 0
+    present: set[str] = field(default_factory=set)  # optional columns with any value
+    shape: int = 0  # index of the shape that matched last (blocks of a feed look alike)
 
     def add_block(self, key: Any, line: int, n: int) -> None:
         self.block_keys.append(key)
@@ -88,6 +117,8 @@ def extract_block(
 
     ``rejects`` receives (line, field, rule, raw) for readings that cannot be used here.
     """
+    if _by_shape(block, key, batch):
+        return batch.block_of_row[-1]
     n = _count(X_N, block)
     if n == 0:
         return 0
@@ -108,10 +139,41 @@ def extract_block(
                 cols["duration"].extend(durs)
                 for name in ("quality", *OPTIONAL):
                     got = optional.get(name)
+                    if got is not None:
+                        batch.present.add(name)
                     cols[name].extend(got if got is not None else [None] * n)
                 batch.add_block(key, line, n)
                 return n
     return _extract_slow(block, key, batch, rejects)
+
+
+def _by_shape(block: etree._Element, key: Any, batch: RawBatch) -> bool:
+    """Read ``block`` column-wise when all its readings have one of the known shapes (the
+    block's other child, if any, being its ``interval``); False to take the general path."""
+    size = len(block)
+    if size < 2:
+        return False
+    n = size - 1 if block.find(_INTERVAL) is not None else size
+    children = _count(X_CHILDREN, block)
+    for i, (per, test, extra) in enumerate(_SHAPES):
+        if children != per * n or _count(test, block) != (3 + len(extra)) * n:
+            continue
+        got = {"value": _strs(X_VALUE, block), "start": _strs(X_START, block),
+               "duration": _strs(X_DURATION, block)}  # fmt: skip
+        got.update((name, _strs(_SHAPE_COLUMNS[name], block)) for name in extra)
+        if any(len(v) != n for v in got.values()):
+            return False
+        batch.shape = i
+        cols = batch.cols
+        for name in RAW_COLUMNS:
+            if name in got:
+                cols[name].extend(got[name])
+            else:
+                cols[name].extend([None] * n)
+        batch.present.update(extra)
+        batch.add_block(key, line_of(block), n)
+        return True
+    return False
 
 
 def _optional_columns(block: etree._Element, n: int, extra: int) -> dict[str, list[str]] | None:
@@ -168,6 +230,10 @@ def _extract_slow(
                 start = None
         value = _text(r.find(E + "value"))
         line = line_of(r) or line_of(block)
+        twice = next((f for f in ("value", "timePeriod") if len(r.findall(E + f)) > 1), None)
+        if twice is not None:
+            rejects.append((line, twice, "duplicate_field", _raw(r)))
+            continue
         if start is None or value is None or dur is None:
             what = "value" if value is None else "timePeriod/start" if start is None else "duration"
             rejects.append((line, what, "missing_field", _raw(r)))
@@ -179,6 +245,7 @@ def _extract_slow(
         cols["quality"].append(",".join(qualities) if qualities else None)
         for name, tag in _CHILD.items():
             cols[name].append(_text(r.find(tag)))
+        batch.present.update(("quality", *_CHILD))
         kept += 1
     if kept:
         batch.add_block(key, line_of(block), kept)
@@ -206,6 +273,9 @@ def convert(batch: RawBatch) -> Columns:
     arrays: dict[str, pa.Array] = {}
     bad: list[tuple[int, str, str]] = []
     for name in RAW_COLUMNS:
+        if name in ("quality", *OPTIONAL) and name not in batch.present:
+            arrays[name] = pa.nulls(batch.rows, pa.string() if name == "quality" else pa.int64())
+            continue
         strings = pa.array(batch.cols[name], pa.string())
         if name == "quality":
             arrays[name] = strings

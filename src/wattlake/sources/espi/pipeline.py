@@ -35,7 +35,7 @@ PATTERNS = ("*.xml", "*.XML")
 def parser(*, zone: str | None = None, custodian: str | None = None) -> Parser:
     """``parse_espi`` bound to a fallback IANA ``zone`` (default: ``WATTLAKE_ESPI_TIMEZONE``)
     and a ``custodian`` name for the key columns."""
-    zone = zone or getattr(get_settings(), "espi_timezone", None)
+    zone = zone or get_settings().espi_timezone
     if zone:
         try:
             check_zone(zone)
@@ -75,24 +75,26 @@ def ingest(
     custodian: str | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> tuple[Run, list[FileReport]]:
     """Load Green Button files: local files and folders (``*.xml``, recursively) or object-store
     prefixes (``s3://bucket/prefix``, any fsspec URL). Each file goes to bronze then silver in
-    its own transaction; gold is rebuilt when anything loaded."""
+    its own transaction; gold is rebuilt when anything loaded. ``storage_options`` go to fsspec
+    (credentials, ``client_kwargs={"endpoint_url": …}``); by default the usual AWS variables."""
     spec = spec_for(zone=zone, custodian=custodian)
     local = [p for p in paths if "://" not in str(p)]
     remote = [str(p) for p in paths if "://" in str(p)]
     if not remote:
         return runner.ingest_files(spec, local, force=force, progress=progress)
-    return _ingest_remote(runner, spec, local, remote, force, progress)
+    return _ingest_remote(runner, spec, local, remote, force, progress, storage_options or {})
 
 
-def _remote_files(url: str) -> Iterable[tuple[object, str, str]]:
+def _remote_files(url: str, options: dict[str, Any]) -> Iterable[tuple[object, str, str]]:
     """(filesystem, path, key) of each XML file under ``url``."""
     import fsspec
 
     try:
-        fs, root = fsspec.core.url_to_fs(url)
+        fs, root = fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError) as exc:
         raise LakeError(
             f"cannot open {url}: {exc}", hint="for s3:// install the `s3` extra"
@@ -117,6 +119,7 @@ def _ingest_remote(
     remote: list[str],
     force: bool,
     progress: Progress | None,
+    options: dict[str, Any],
 ) -> tuple[Run, list[FileReport]]:
     from wattlake.pipeline import expand_paths
 
@@ -124,7 +127,7 @@ def _ingest_remote(
         (None, str(p), p.name) for p in expand_paths(local, spec.file_patterns)
     ]
     for url in remote:
-        files.extend(_remote_files(url))
+        files.extend(_remote_files(url, options))
     runner.setup(spec)
     run = runner.runs.start(spec.name, {"files": [f[1] for f in files], "force": force})
     reports: list[FileReport] = []
