@@ -82,4 +82,8 @@ def run(runner: Runner, console: Console) -> list[str]:
         f"datastore: {len(pushed.files_uploaded)} files uploaded, {records:,} records held"
     )
     console.print(f"  client config: {path}; raw files under {home / 'bucket'}")
-    return ["/v1/runs?limit=5"]
+    return [
+        "/v1/usage-points?custodian=demo-utility",
+        "/v1/usage-points/7002/daily?flow=19&custodian=demo-utility",  # solar export per day
+        "/v1/usage-points/7003/daily?custodian=demo-utility",  # gas, therms per day
+    ]
