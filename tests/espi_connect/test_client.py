@@ -91,7 +91,7 @@ def test_429_and_500_are_retried_and_error_pages_refused(sim: GreenButtonSim) ->
         client.usage_points(auth)
         sim.fail_next("html")
         with pytest.raises(InputError, match="expected an Atom <feed>"):
-            client.batch(auth, "73", NOW - timedelta(days=5), NOW)
+            data_span(client.batch(auth, "73", NOW - timedelta(days=5), NOW))
     statuses = [r.status for r in sim.requests]
     assert 429 in statuses and 500 in statuses
 

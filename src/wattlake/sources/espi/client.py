@@ -10,7 +10,7 @@ client oeem-etl used for its customer list (§4.1).
   client uses.
 * Answers are checked before anyone stores them: an Atom feed, no DTD (so no entity tricks),
   size-limited. :func:`data_span` says which data intervals a batch answer holds, per
-  MeterReading, without parsing it into rows.
+  MeterReading, streaming (entry by entry) without parsing it into rows.
 """
 
 from __future__ import annotations
@@ -70,20 +70,25 @@ def format_time(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime(TIME_FORMAT)
 
 
-def _safe_root(body: bytes, what: str) -> etree._Element:
-    """Parse ``body`` with no DTD, no entities, no network; must be an Atom feed."""
+def _refuse_doctype(body: bytes, what: str) -> None:
     head = body.lstrip(b"\xef\xbb\xbf")
     pos = 0
     while m := _PROLOG.match(head, pos):
         pos = m.end()
     if head[pos:].lstrip().startswith(b"<!DOCTYPE"):
         raise InputError(f"{what}: has a DOCTYPE; refused (no DTDs or entities are accepted)")
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-        remove_comments=True,
-    )  # fmt: skip
+
+
+_SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False,
+         "remove_comments": True}  # fmt: skip
+
+
+def _safe_root(body: bytes, what: str) -> etree._Element:
+    """Parse a small answer (usage point list) with no DTD, no entities, no network; it must be
+    an Atom feed."""
+    _refuse_doctype(body, what)
     try:
-        root = etree.parse(io.BytesIO(body), parser).getroot()
+        root = etree.parse(io.BytesIO(body), etree.XMLParser(**_SAFE)).getroot()  # type: ignore[arg-type]
     except etree.XMLSyntaxError as exc:
         raise InputError(f"{what}: not well-formed XML ({exc})") from None
     if root.tag != f"{ATOM}feed":
@@ -131,30 +136,48 @@ class DataSpan:
         return min((lo for lo, _hi in self.channels.values()), default=None)
 
 
-def data_span(body: bytes) -> DataSpan:
-    """The data intervals in a batch answer (raises InputError if it is not an Atom feed)."""
-    root = _safe_root(body, "batch answer")
+def data_span(body: bytes, what: str = "batch answer") -> DataSpan:
+    """The data intervals in a batch answer, read entry by entry (memory does not grow with
+    the answer). Raises InputError if it is not an Atom feed or not well-formed."""
+    _refuse_doctype(body, what)
     spans: dict[str, tuple[datetime, datetime]] = {}
     blocks = 0
-    for entry in root.iter(f"{ATOM}entry"):
-        for block in entry.iter(f"{ESPI}IntervalBlock"):
-            links = _links(entry)
-            channel = (links.get("up") or [""])[0] or (links.get("self") or [""])[0].rsplit("/", 1)[
-                0
-            ]
-            channel = channel.removesuffix("/IntervalBlock")
-            for interval in block.iter(f"{ESPI}interval", f"{ESPI}timePeriod"):
-                try:
-                    start = float(interval.findtext(f"{ESPI}start") or "")
-                    duration = float(interval.findtext(f"{ESPI}duration") or "")
-                except ValueError:
-                    continue
-                lo = datetime.fromtimestamp(round(start), UTC)
-                hi = datetime.fromtimestamp(round(start + duration), UTC)
-                old = spans.get(channel)
-                spans[channel] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
-            blocks += 1
+    try:
+        for _event, el in etree.iterparse(io.BytesIO(body), events=("start",), **_SAFE):
+            if el.tag != f"{ATOM}feed":
+                raise InputError(f"{what}: expected an Atom <feed>, got <{el.tag}>")
+            break  # only the root element is read here
+        entries = etree.iterparse(io.BytesIO(body), events=("end",), tag=f"{ATOM}entry", **_SAFE)
+        for _event, entry in entries:  # lxml filters the tags: Python sees entries only
+            for block in entry.iter(f"{ESPI}IntervalBlock"):
+                _add_block(spans, entry, block)
+                blocks += 1
+            entry.clear()
+            while entry.getprevious() is not None:
+                del entry.getparent()[0]
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"{what}: not well-formed XML ({exc})") from None
     return DataSpan(blocks, spans)
+
+
+def _add_block(
+    spans: dict[str, tuple[datetime, datetime]], entry: etree._Element, block: etree._Element
+) -> None:
+    links = _links(entry)
+    up = (links.get("up") or [""])[0] or (links.get("self") or [""])[0].rsplit("/", 1)[0]
+    channel = up.removesuffix("/IntervalBlock")
+    own = block.find(f"{ESPI}interval")  # the block's own interval; else its readings'
+    intervals = [own] if own is not None else block.iter(f"{ESPI}timePeriod")
+    for interval in intervals:
+        try:
+            start = float(interval.findtext(f"{ESPI}start") or "")
+            duration = float(interval.findtext(f"{ESPI}duration") or "")
+        except ValueError:
+            continue
+        lo = datetime.fromtimestamp(round(start), UTC)
+        hi = datetime.fromtimestamp(round(start + duration), UTC)
+        old = spans.get(channel)
+        spans[channel] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
 
 
 class GreenButtonClient:
@@ -286,13 +309,11 @@ class GreenButtonClient:
         published_max: datetime,
     ) -> bytes:
         """The batch feed of one usage point for data in [published_min, published_max], as
-        received (checked to be an Atom feed)."""
+        received; check it with :func:`data_span` before storing it."""
         params = {"published-min": format_time(published_min),
                   "published-max": format_time(published_max)}  # fmt: skip
         what = f"batch {auth.project_id}/{usage_point_id}"
-        body = self._get(auth, self.batch_url(auth, usage_point_id), params, what)
-        _safe_root(body, what)
-        return body
+        return self._get(auth, self.batch_url(auth, usage_point_id), params, what)
 
 
 def _json_or_none(answer: Answer) -> dict[str, Any] | None:
