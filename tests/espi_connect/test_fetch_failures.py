@@ -92,3 +92,24 @@ def test_customers_from_the_config_file(tmp_path: Path, monkeypatch: pytest.Monk
             ("P-9/79", "fetched", 0)
         ]
         assert not any("/authsvc/" in r.path for r in sim.requests)
+
+
+def test_files_ingested_by_hand_first_are_adopted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wattlake.sources.espi.pipeline import ingest
+
+    customers = [Customer("P-1", "501", [UsagePointSpec("71", service_start=date(2026, 5, 1))])]
+    runner = duck_runner(tmp_path)
+    with GreenButtonSim(customers, now=NOW) as sim:
+        cfg = write_config(tmp_path, sim, monkeypatch)
+        run_green_button(runner, cfg, now=sim.now)
+        raw = tmp_path / "bucket" / "consumption" / "raw" / "P-1_71_0.xml"
+        other = duck_runner(tmp_path / "second")
+        ingest(other, [raw], custodian="sim")  # the same bytes under the key "P-1_71_0.xml"
+        first = run_green_button(other, cfg, now=sim.now)
+        assert len(first.adopted) == 1 and first.adopted[0].rows_loaded > 0
+        again = run_green_button(other, cfg, now=sim.now)
+        assert again.adopted == []  # marked loaded under its raw key: not read again
+        owners = other.engine.query("SELECT DISTINCT _source_file FROM interval_reads").to_pylist()
+        assert owners == [{"_source_file": "consumption/raw/P-1_71_0.xml"}]

@@ -191,7 +191,9 @@ def adopt(
             artifact = runner.store(spec, run, key, io.BytesIO(body), {"adopted": store.url})
         if run.steps[-1].status != "ok":
             continue
-        report = runner.load_artifact(spec, run, artifact)
+        # force: these bytes may be in silver under another key (``ingest espi`` of the same
+        # bucket); loading them under this key makes it the rows' file, so it is marked loaded
+        report = runner.load_artifact(spec, run, artifact, force=True)
         reports.append(report)
         wm = _watermark(runner, f.project_id, f.usage_point_id)
         wm.run = max(wm.run, f.run)
