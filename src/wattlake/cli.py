@@ -10,6 +10,7 @@
     wattlake run green-button --config C    fetch what is new from Green Button Connect
     wattlake push oeem-datastore --config C upload projects and consumption to a datastore
     wattlake sim green-button|datastore     serve the Green Button / datastore stand-ins
+    wattlake sim scada-source               serve the wind SCADA source API stand-in (Fonte)
     wattlake runs [RUN_ID]                 recent runs, or one run's steps and rejects
     wattlake sql "SELECT …"                read-only query of the warehouse
     wattlake serve                         the HTTP API (OpenAPI docs at /docs)
@@ -365,6 +366,61 @@ def sim_oasis(
     sim.serve_until_interrupted()
 
 
+@sim_app.command("scada-source")
+def sim_scada_source(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port)")] = 8000,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://… or duckdb:///file (default: WATTLAKE_HOME/scada_source.duckdb)"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Synthetic data seed")] = 0,
+    turbines: Annotated[int, typer.Option(help="Turbines generated (WTG01 is the default)")] = 3,
+    start: Annotated[str, typer.Option(help="First day generated (YYYY-MM-DD)")] = "2024-05-20",
+    days: Annotated[int, typer.Option(help="Days generated")] = 10,
+    timezone: Annotated[
+        str | None, typer.Option(help="Log in this IANA zone's wall time (DST gaps/repeats)")
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve this CSV (timestamp,wind_speed,power,ambient_temperature) instead"
+        ),
+    ] = None,
+) -> None:
+    """Serve the wind SCADA source stand-in (GET /data, /data/{id}, docs at /docs) until Ctrl-C.
+
+    The database is filled on first start only (when its data table is empty); --csv replaces
+    the default turbine's rows with the file's."""
+
+    from rich.markup import escape
+
+    from wattlake.sims.scada_source import ScadaSourceSim, redact_url
+
+    if database_url is None:
+        home = get_settings().home
+        home.mkdir(parents=True, exist_ok=True)
+        database_url = f"duckdb:///{(home / 'scada_source.duckdb').resolve()}"
+    sim = ScadaSourceSim(
+        database_url, seed=seed, turbines=turbines, start=start, days=days, host=host, port=port,
+        generate=csv is None, timezone=timezone,
+    )  # fmt: skip
+    if csv is not None:
+        console.print(f"loaded {sim.load_csv(csv):,} rows from {escape(str(csv))}")
+    url = sim.start()
+    console.print(f"SCADA source stand-in at {escape(url)}/data, docs at {escape(url)}/docs")
+    console.print(
+        f"turbines {escape(', '.join(sim.turbines))}; database {escape(redact_url(database_url))}. Try:"
+    )
+    console.print(
+        f"  curl '{escape(url)}/data?start_timestamp=2024-05-20T00:00:00"
+        "&end_timestamp=2024-05-20T00:10:00&columns=wind_speed&columns=power'"
+    )
+    sim.serve_until_interrupted()
+
+
 @app.command()
 def runs(
     run_id: Annotated[str | None, typer.Argument(help="Show this run's steps")] = None,
@@ -434,11 +490,22 @@ def sql(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    allow_open: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open",
+            help="Serve on a non-loopback HOST with no WATTLAKE_API_KEYS (anyone who can reach "
+            "it can load data)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at http://HOST:PORT/docs)."""
     import uvicorn
 
     from wattlake.api.app import create_app
+    from wattlake.api.exposure import check_bind
+
+    check_bind(host, get_settings(), allow_open=allow_open)
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
