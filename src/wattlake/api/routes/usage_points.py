@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, Page, query_page
+from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, query_page
 from wattlake.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/usage-points", tags=["energy use: Green Button"])
@@ -49,8 +49,6 @@ Custodian = Annotated[
 FlowParam = Annotated[
     Flow | None, Query(description="1 forward (consumption), 19 reverse (export), 4 net")
 ]
-Limit = Annotated[int, Query(ge=1, le=10_000, description="Rows per page")]
-Offset = Annotated[int, Query(ge=0)]
 FormatParam = Annotated[Format, Query(description="json (paginated) or csv")]
 
 
