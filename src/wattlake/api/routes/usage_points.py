@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
+from wattlake.api.openapi import NOT_FOUND
 from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, query_page
 from wattlake.errors import NotFoundError
 
@@ -83,7 +84,7 @@ def list_usage_points(
 
 @router.get("/{usage_point_id}/daily", response_model=Page,
             summary="Daily consumption, export and net (kWh or therms) per local day",
-            responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+            responses={200: {"content": {"text/csv": {}}}, **NOT_FOUND})  # fmt: skip
 def usage_point_daily(
     request: Request,
     runner: RunnerDep,
@@ -115,7 +116,7 @@ def usage_point_daily(
 
 @router.get("/{usage_point_id}/intervals", response_model=Page,
             summary="Interval readings with raw value, multiplier, unit, cost and quality",
-            responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+            responses={200: {"content": {"text/csv": {}}}, **NOT_FOUND})  # fmt: skip
 def usage_point_intervals(
     request: Request,
     runner: RunnerDep,
