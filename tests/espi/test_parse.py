@@ -214,8 +214,24 @@ def test_hostile_xml_through_the_cli_no_traceback(tmp_path: Path) -> None:
 def test_not_xml_is_a_clear_input_error() -> None:
     with pytest.raises(InputError, match="not well-formed XML"):
         parse_bytes(b"<feed xmlns='http://www.w3.org/2005/Atom'><entry></feed>")
-    with pytest.raises(InputError, match="no Atom entry"):
+    with pytest.raises(InputError, match="no Atom feed or entry"):
         parse_bytes(b"<html><body>login</body></html>")
+
+
+def test_empty_feed_and_lone_entry() -> None:
+    report, tables = parse_bytes(
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:x</id><title>t</title></feed>'
+    )
+    assert tables == {} and report.rows_read == 0 and "without entries" in (report.note or "")
+    lone = (
+        b'<entry xmlns="http://www.w3.org/2005/Atom"><link rel="self" href="UsagePoint/7"/>'
+        b'<content><UsagePoint xmlns="http://naesb.org/espi"><ServiceCategory><kind>1</kind>'
+        b"</ServiceCategory></UsagePoint></content></entry>"
+    )
+    report, tables = parse_bytes(lone)
+    assert [(r["usage_point_id"], r["service"]) for r in rows(tables, "usage_points")] == [
+        ("7", "gas")
+    ]
 
 
 def test_generated_feed_streams_in_batches_with_net_metering() -> None:
@@ -285,3 +301,19 @@ def test_depth_and_text_size_limits() -> None:
     report = FileReport("f.xml")
     with pytest.raises(InputError, match="larger than 1000 bytes"):
         list(parse_espi(io.BytesIO(deep), report, max_bytes=1000))
+
+
+def test_other_reading_children_are_read_not_dropped() -> None:
+    tou = MISALIGNED.split("<IntervalBlock", 1)[0] + (
+        '<IntervalBlock xmlns="http://naesb.org/espi">'
+        + "".join(
+            f"<IntervalReading><timePeriod><duration>900</duration><start>{1600000000 + 900 * i}"
+            f"</start></timePeriod><value>{i}</value><tou>{i % 3}</tou></IntervalReading>"
+            for i in range(4)
+        )
+        + "</IntervalBlock></content></entry></feed>"
+    )
+    report, t = parse_bytes(tou.encode(), zone="UTC")
+    ir = sorted(rows(t, "interval_reads"), key=lambda r: r["raw_value"])
+    assert [(r["raw_value"], r["tou"]) for r in ir] == [(0, 0), (1, 1), (2, 2), (3, 0)]
+    assert report.rows_rejected == 0

@@ -4,6 +4,8 @@
 -- net channel (flow 4) itself; directions are separate rows, never added together here.
 -- day_seconds is the local day's length (23, 24 or 25 h, from the UTC offsets of its first and
 -- last interval); completeness = covered seconds / day_seconds (capped at 1).
+-- Readings longer than a day (monthly or billing-period data) are not daily figures: they stay
+-- in interval_reads and are left out here.
 WITH r AS (
     SELECT
         custodian,
@@ -23,7 +25,7 @@ WITH r AS (
             ORDER BY interval_start_utc DESC
         ) AS rn_last
     FROM interval_reads
-    WHERE value IS NOT NULL
+    WHERE value IS NOT NULL AND duration_s <= 90000
 ),
 d AS (
     SELECT

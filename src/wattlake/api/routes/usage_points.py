@@ -5,7 +5,7 @@ id. Energy is in kWh (electricity) or therms (gas) per day; intervals keep the f
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import IntEnum
 from typing import Annotated
 
@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
 from wattlake.api.openapi import NOT_FOUND
-from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, query_page
+from wattlake.api.tabular import Filters, Format, IsoDate, Limit, Offset, Page, query_page
 from wattlake.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/usage-points", tags=["energy use: Green Button"])
@@ -89,8 +89,8 @@ def usage_point_daily(
     request: Request,
     runner: RunnerDep,
     usage_point_id: UsagePointId,
-    start: Annotated[date | None, Query(description="first local day (inclusive)")] = None,
-    end: Annotated[date | None, Query(description="last local day (inclusive)")] = None,
+    start: Annotated[IsoDate | None, Query(description="first local day (inclusive)")] = None,
+    end: Annotated[IsoDate | None, Query(description="last local day (inclusive)")] = None,
     flow: FlowParam = None,
     custodian: Custodian = None,
     limit: Limit = 1000,

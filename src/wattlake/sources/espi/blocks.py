@@ -63,23 +63,24 @@ _CHILD = {"cost": E + "cost", "tou": E + "tou", "consumption_tier": E + "consump
           "cpp": E + "cpp"}  # fmt: skip
 RAW_COLUMNS = ("start", "duration", "value", "quality", *OPTIONAL)
 
-# Whole-block shapes seen in real feeds, each proven by two XPath counts. For a field, the
-# number of distinct readings holding it (``…/field/..``) is at most n, so a sum of k such counts
-# equal to k·n means every reading holds every field; with the text lists of length n each and
-# the readings' child count equal to (children per reading)·n, every reading holds exactly one
-# of each and nothing else, so the column lists line up reading by reading.
-_HAS = {
-    "value": f"count({_IR}/e:value/..)",
-    "start": f"count({_IR}/e:timePeriod/e:start/../..)",
-    "duration": f"count({_IR}/e:timePeriod/e:duration/../..)",
-    "quality": f"count({_IR}/e:ReadingQuality/e:quality/../..)",
-    "cost": f"count({_IR}/e:cost/..)",
+# Whole-block shapes seen in real feeds, each proven by one XPath count: no second occurrence
+# on the way to a field (a reading with two values, a timePeriod with two starts, …) and no
+# reading with more children than the shape has. Then each reading holds at most one of each
+# field, so text lists of length n (the reading count) mean exactly one each, in reading order,
+# and nothing else (cost, tou, …) is left unread.
+_SECOND = {
+    "value": (f"{_IR}/e:value[2]",),
+    "start": (f"{_IR}/e:timePeriod[2]", f"{_IR}/e:timePeriod/e:start[2]"),
+    "duration": (f"{_IR}/e:timePeriod/e:duration[2]",),
+    "quality": (f"{_IR}/e:ReadingQuality[2]", f"{_IR}/e:ReadingQuality/e:quality[2]"),
+    "cost": (f"{_IR}/e:cost[2]",),
 }
 
 
 def _shape(fields: tuple[str, ...], children: int) -> tuple[int, etree.XPath, tuple[str, ...]]:
     extra = tuple(f for f in fields if f not in ("value", "start", "duration"))
-    return children, _x(" + ".join(_HAS[f] for f in fields)), extra
+    paths = [p for f in fields for p in _SECOND[f]] + [f"{_IR}/*[{children + 1}]"]
+    return children, _x(" + ".join(f"count({p})" for p in paths)), extra
 
 
 _SHAPES = (
@@ -88,6 +89,7 @@ _SHAPES = (
     _shape(("value", "start", "duration", "cost"), 3),  # GBA samples with cost
 )
 _SHAPE_COLUMNS = {"quality": X_QUALITY, "cost": OPTIONAL["cost"]}
+X_FIRST_CHILDREN = _x(f"count({_IR}[1]/*)")
 _INTERVAL = E + "interval"
 
 
@@ -101,7 +103,6 @@ class RawBatch:
     block_lines: list[int] = field(default_factory=list)  # per block: source line
     rows: int = 0
     present: set[str] = field(default_factory=set)  # optional columns with any value
-    shape: int = 0  # index of the shape that matched last (blocks of a feed look alike)
 
     def add_block(self, key: Any, line: int, n: int) -> None:
         self.block_keys.append(key)
@@ -154,16 +155,20 @@ def _by_shape(block: etree._Element, key: Any, batch: RawBatch) -> bool:
     if size < 2:
         return False
     n = size - 1 if block.find(_INTERVAL) is not None else size
-    children = _count(X_CHILDREN, block)
-    for i, (per, test, extra) in enumerate(_SHAPES):
-        if children != per * n or _count(test, block) != (3 + len(extra)) * n:
+    first = _count(X_FIRST_CHILDREN, block)  # picks the candidate shapes, proves nothing
+    base: dict[str, list[str]] | None = None
+    for per, test, extra in _SHAPES:
+        if per != first or _count(test, block) != 0:
             continue
-        got = {"value": _strs(X_VALUE, block), "start": _strs(X_START, block),
-               "duration": _strs(X_DURATION, block)}  # fmt: skip
+        if base is None:
+            base = {"value": _strs(X_VALUE, block), "start": _strs(X_START, block),
+                    "duration": _strs(X_DURATION, block)}  # fmt: skip
+            if any(len(v) != n for v in base.values()):
+                return False
+        got = dict(base)
         got.update((name, _strs(_SHAPE_COLUMNS[name], block)) for name in extra)
-        if any(len(v) != n for v in got.values()):
-            return False
-        batch.shape = i
+        if any(len(got[name]) != n for name in extra):
+            continue
         cols = batch.cols
         for name in RAW_COLUMNS:
             if name in got:

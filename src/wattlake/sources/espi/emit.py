@@ -16,7 +16,6 @@ from wattlake.sources.espi.blocks import Columns, RawBatch
 from wattlake.sources.espi.links import last_segment
 from wattlake.sources.espi.localtime import (
     LocalTimeParameters,
-    check_zone,
     local_labels,
     np_to_arrow,
     take_mask,
@@ -27,7 +26,6 @@ from wattlake.sources.espi.schema import (
     INTERVAL_READS,
     METER_READINGS,
     READING_TYPES,
-    SERVICE_KINDS,
     SERVICE_OF_COMMODITY,
     UOM_OF_SERVICE,
     UOMS,
@@ -75,6 +73,7 @@ class Emitter:
         self.derived_rts: dict[str, ReadingType] = {}
         self.implicit_ups: dict[str, UsagePoint] = {}
         self.zone_checked = False
+        self.groups: dict[tuple[str, str], int] = {}  # (usage point, reading type) -> key id
 
     # -- resolution ------------------------------------------------------------------------
     def _zone(self, up: UsagePoint, final: bool) -> Zone | None:
@@ -324,9 +323,7 @@ class Emitter:
         )
 
     def _group(self, c: Channel) -> int:
-        key = (c.up.id, c.rt.id)
-        groups = self.__dict__.setdefault("_groups", {})
-        return int(groups.setdefault(key, len(groups)))
+        return self.groups.setdefault((c.up.id, c.rt.id), len(self.groups))
 
     def _local(self, start_us: pa.Array, row_ch: np.ndarray) -> pa.Array:
         zones = [c.zone for c in self.channels]
@@ -377,14 +374,3 @@ class Emitter:
 
 def _counts(c: dict[str, int]) -> str:
     return ", ".join(f"{k.rsplit('}', 1)[-1] or k} ×{v}" for k, v in sorted(c.items()))
-
-
-def zone_label(z: Zone) -> str:
-    return z.label if isinstance(z, LocalTimeParameters) else z
-
-
-def service_name(kind: int | None) -> str | None:
-    return SERVICE_KINDS.get(kind) if kind is not None else None
-
-
-__all__ = ["Emitter", "check_zone", "service_name", "zone_label"]

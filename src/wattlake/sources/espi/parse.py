@@ -33,6 +33,7 @@ BATCH_ROWS = 65_536  # readings per interval_reads batch
 MAX_BYTES = 4 << 30  # refuse feeds larger than this (4 GiB)
 SNIFF_BYTES = 1 << 16
 _ENTRY = A + "entry"
+_FEED = A + "feed"
 
 
 class HostileXMLError(InputError):
@@ -96,7 +97,7 @@ def parse_espi(
     rejects: list[tuple[int, str, str, str]] = []
     root: etree._Element | None = None
     events = etree.iterparse(
-        guard, events=("start", "end"), tag=(_ENTRY,), resolve_entities=False,
+        guard, events=("start", "end"), tag=(_FEED, _ENTRY), resolve_entities=False,
         no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
         remove_comments=True, remove_pis=True, collect_ids=False,
     )  # fmt: skip
@@ -105,7 +106,13 @@ def parse_espi(
             if event == "start":
                 if root is None:
                     root = _start(el, state)
+                if el.tag == _ENTRY and state.feed_id is None:
+                    feed = el.getparent()  # the feed's header (id, title) is read by now
+                    fid = feed.findtext(A + "id") if feed is not None else None
+                    state.feed_id = fid.strip() if fid and fid.strip() else "unknown-feed"
                 continue
+            if el.tag != _ENTRY:
+                continue  # the end of the feed
             parent = el.getparent()
             _entry(el, state, batch, rejects, report)
             for line, fld, rule, raw in rejects:
@@ -132,25 +139,23 @@ def parse_espi(
         ) from None
     if root is None:
         raise InputError(
-            "no Atom entry found: not a Green Button feed",
+            "no Atom feed or entry found: not a Green Button file",
             hint="Green Button files are Atom feeds of <entry> elements",
         )
+    if state.feed_id is None:
+        state.note("feed without entries: nothing to load")
     if batch.rows:
         yield from emitter.take(convert(batch), batch)
     yield from emitter.finish()
 
 
 def _start(el: etree._Element, state: res.FeedState) -> etree._Element:
-    """First entry: refuse DTDs the sniffer missed, note the feed's base, id and host."""
+    """The feed (or a lone entry) starts: refuse DTDs the sniffer missed, note xml:base."""
     tree = el.getroottree()
     if getattr(tree.docinfo, "doctype", "") or tree.docinfo.internalDTD is not None:
         _refuse_dtd(b"<!DOCTYPE")
-    feed = el.getparent()
-    root = feed if feed is not None else el
-    if feed is not None:
-        state.base = resolve("", feed.get(XML_BASE, ""))
-        fid = feed.findtext(A + "id")
-        state.feed_id = fid.strip() if fid else None
+    root = tree.getroot()
+    state.base = resolve("", root.get(XML_BASE, ""))
     return root
 
 
@@ -189,11 +194,9 @@ def _entry(
         kind = tag[len(E) :]
         if kind == "IntervalBlock":
             mr = res.block_owner(links)
-            rejects_before = len(rejects)
             seen = extract_block(node, mr, batch, rejects)
             if mr is None and seen:
                 state.note("IntervalBlock without self/up link: owner guessed at the end")
-            del rejects_before
         elif kind in res.HANDLERS:
             res.HANDLERS[kind](state, node, links, line, title)
             state.changed = True

@@ -13,6 +13,7 @@ from lxml import etree
 from wattlake.sources.espi.blocks import E
 from wattlake.sources.espi.links import Index, last_segment, parent_of
 from wattlake.sources.espi.localtime import DstRule, LocalTimeParameters
+from wattlake.sources.espi.schema import UOMS as UNIT_NAMES
 
 Links = dict[str, list[str]]
 
@@ -240,8 +241,6 @@ def on_summary(state: FeedState, node: etree._Element, links: Links, line: int, 
     }  # fmt: skip
     state.summaries.append(Summary(path, last_segment(path), up_path, row, line))
 
-
-from wattlake.sources.espi.schema import UOMS as UNIT_NAMES  # noqa: E402
 
 HANDLERS: dict[str, Callable[[FeedState, etree._Element, Links, int, Any], None]] = {
     "UsagePoint": on_usage_point,
