@@ -11,8 +11,11 @@ uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 
+# Bytecode is compiled once at install (the environment may set PYTHONDONTWRITEBYTECODE=1,
+# and then every command would compile every import from source: ~3 s per command).
 $(BIN)/wattlake: pyproject.toml uv.lock | uv
-	$(UV) sync --all-extras --frozen
+	$(UV) sync --all-extras --frozen --compile-bytecode
+	$(BIN)/python -m compileall -q src
 	@touch $@
 
 sync: $(BIN)/wattlake
