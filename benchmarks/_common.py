@@ -58,7 +58,7 @@ class Row:
     benchmark: str  # what was measured, e.g. "meter files → DuckDB, 1M rows"
     ours: str  # our figure with its unit, e.g. "1,210,000 rows/s [1.1M–1.3M]"
     baseline: str  # the baseline's name and figure
-    ratio: float  # ours / baseline (> 1: we are faster), on medians
+    ratio: float | None  # ours / baseline (> 1: we are faster), on medians; None: no baseline
     peak_rss_mb: float  # ours
 
 
@@ -68,13 +68,17 @@ def emit(row: Row) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(asdict(row)) + "\n")
-    print(f"SUMMARY {row.benchmark}: {row.ours} vs {row.baseline} = {row.ratio:.2f}x")
+    print(f"SUMMARY {row.benchmark}: {row.ours} vs {row.baseline} = {_ratio(row.ratio)}")
+
+
+def _ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}x"
 
 
 def print_table(rows: Sequence[Row]) -> None:
     heads = ("benchmark", "ours", "baseline", "ratio", "peak RSS MB")
     cells = [
-        (r.benchmark, r.ours, r.baseline, f"{r.ratio:.2f}x", f"{r.peak_rss_mb:.0f}") for r in rows
+        (r.benchmark, r.ours, r.baseline, _ratio(r.ratio), f"{r.peak_rss_mb:.0f}") for r in rows
     ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
     line = "  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True))
