@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -107,9 +108,9 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
         warm = tmp / "LP_warmup.csv"
         make_lp(warm, 1000, seed=1, first_meter=100_000_000)
         runner.ingest_files(get_pipeline("meter-files"), [warm])
-        t0 = time.perf_counter()
+        cpu0, t0 = _cpu(), time.perf_counter()
         run, reports = runner.ingest_files(get_pipeline("meter-files"), [path])
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
         rows = reports[0].rows_loaded
         assert reports[0].rows_rejected == 0 and rows > 0, reports
         silver = (
@@ -125,7 +126,14 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
         engine.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"rows": rows, "seconds": seconds, "silver": silver, "rss_mb": peak_rss_mb()}
+    return {"rows": rows, "seconds": seconds, "silver": silver, "cpu": cpu, "rss_mb": peak_rss_mb()}
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system, all threads) this process has used: on a shared machine
+    the load-robust companion of wall time."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def run_floor(path: str) -> dict[str, float]:
@@ -172,14 +180,15 @@ def run_floor(path: str) -> dict[str, float]:
         make_lp(warm, 1000, seed=1, first_meter=100_000_000)
         build(str(warm))
         con.execute("DELETE FROM meter_reads")
-        t0 = time.perf_counter()
+        cpu0, t0 = _cpu(), time.perf_counter()
         build(path)
+        cpu = _cpu() - cpu0
         seconds = time.perf_counter() - t0
         rows = con.execute("SELECT count(*) FROM meter_reads").fetchall()[0][0]
         con.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"rows": rows, "seconds": seconds, "rss_mb": peak_rss_mb()}
+    return {"rows": rows, "seconds": seconds, "cpu": cpu, "rss_mb": peak_rss_mb()}
 
 
 def run_seed(path: str) -> dict[str, float]:
@@ -315,14 +324,16 @@ def main() -> None:
                          max(r["rss_mb"] for r in ours)))  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(
-        f"\n{'path':<52} {'rows':>11} {'seconds':>20} {'rows/s':>26} {'silver s':>20} {'peak RSS MB':>12}"
-    )
+    print(f"\n{'path':<52} {'rows':>11} {'seconds':>20} {'rows/s':>26} {'silver s':>20} "
+          f"{'CPU s':>20} {'peak RSS MB':>12}")  # fmt: skip
     for name, size, runs in table:
         secs = Figure(tuple(r["seconds"] for r in runs))
-        silver = str(Figure(tuple(r["silver"] for r in runs))) if "silver" in runs[0] else ""
+        silver, cpu = (
+            str(Figure(tuple(r[k] for r in runs))) if k in runs[0] else ""
+            for k in ("silver", "cpu")
+        )
         rss = max(r["rss_mb"] for r in runs)
-        print(f"{name:<52} {size:>11,} {secs!s:>20} {_rate(runs)!s:>26} {silver:>20} {rss:>12.0f}")
+        print(f"{name:<52} {size:>11,} {secs!s:>20} {_rate(runs)!s:>26} {silver:>20} {cpu:>20} {rss:>12.0f}")  # fmt: skip
 
 
 def _summarise(size: int, runs: dict[str, list[dict[str, float]]]) -> None:
@@ -338,6 +349,10 @@ def _summarise(size: int, runs: dict[str, list[dict[str, float]]]) -> None:
             now = runs[f"wattlake → {engine}"]
             emit(Row(f"meter files → {engine} ({size:,} rows): now vs before", f"{_rate(now)} rows/s",
                      f"before {_rate(r)} rows/s", _rate(now).median / _rate(r).median,
+                     max(x["rss_mb"] for x in now)))  # fmt: skip
+            cpu_now, cpu_before = (Figure(tuple(x["cpu"] for x in v)) for v in (now, r))
+            emit(Row(f"  CPU seconds (user+sys) → {engine}: now vs before", f"{cpu_now} s",
+                     f"before {cpu_before} s", cpu_before.median / cpu_now.median,
                      max(x["rss_mb"] for x in now)))  # fmt: skip
             emit(Row(f"  silver step (parse + write) → {engine}: now vs before",
                      f"{Figure(tuple(x['silver'] for x in now))} s",
