@@ -189,3 +189,30 @@ def test_large_transaction_is_atomic(engine: Engine) -> None:
         tx.upsert(SPEC, hours("keep", [0], 5.0))
         raise RuntimeError("power cut")
     assert [(r[0], r[2]) for r in all_rows(engine)] == [("keep", 1.0), ("keep", 1.0)]
+
+
+@pytest.mark.postgres
+def test_postgres_straight_copy_that_meets_a_stored_key_falls_back_to_merge(
+    pg_available: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the range check calls a stored key new (e.g. another transaction committed it in
+    between), the primary key stops the straight COPY, the savepoint undoes it and the part
+    is merged: the same result, in the same transaction."""
+    from tests.conftest import make_engine
+    from wattlake.engines.postgres import PostgresTx
+
+    engine = make_engine("postgres")
+    try:
+        engine.ensure(SPEC)
+        engine.upsert(SPEC, hours("a", [0, 1], 1.0, "old"))
+        monkeypatch.setattr(PostgresTx, "_split", lambda self, cur, spec, table: (table, None))
+        with engine.transaction() as tx:
+            tx.upsert(SPEC, hours("b", [0], 2.0))  # new: copied straight in
+            tx.upsert(SPEC, batch([("a", 1, 3.0, "new"), ("a", 2, 3.0, None)]))  # meets a1
+        rows = [(r[0], r[1].hour, r[2], r[3]) for r in all_rows(engine)]  # type: ignore[attr-defined]
+        assert rows == [
+            ("a", 0, 1.0, "old"), ("a", 1, 3.0, "new"), ("a", 2, 3.0, None), ("b", 0, 2.0, None)
+        ]  # fmt: skip
+    finally:
+        engine.drop_schema()  # type: ignore[attr-defined]
+        engine.close()
