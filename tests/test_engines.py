@@ -216,3 +216,17 @@ def test_postgres_straight_copy_that_meets_a_stored_key_falls_back_to_merge(
     finally:
         engine.drop_schema()  # type: ignore[attr-defined]
         engine.close()
+
+
+def test_in_key_order_reorders_series_like_a_sort() -> None:
+    """Series (site) kept whole and in time order, put in key order: what a full sort gives;
+    a batch not made of contiguous ordered series is left as it is."""
+    from wattlake.engines.base import in_key_order, series_runs
+
+    b = batch([(s, h, float(h), None) for s in ("c", "a", "b") for h in (0, 1, 2)])
+    ordered = in_key_order(SPEC, b)
+    assert ordered.equals(b.sort_by([("site", "ascending"), ("at_utc", "ascending")]))
+    assert series_runs(SPEC, b) == ([0, 3, 6], [("c",), ("a",), ("b",)])
+    split = batch([("b", 0, 1.0, None), ("a", 0, 1.0, None), ("b", 1, 1.0, None)])
+    assert series_runs(SPEC, split) is None
+    assert in_key_order(SPEC, split) is split

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wattlake.engines.base import Params, create_table_sql, load_model
+from wattlake.engines.base import Params, create_table_sql, is_text, load_model, series_runs
 from wattlake.errors import WarehouseError
 from wattlake.tables import TableSpec, sql_type
 
@@ -66,7 +66,7 @@ class DuckDBTx:
         keys = ", ".join(_q(k) for k in spec.primary_key)
         if n <= SMALL_ROWS:  # run log, manifest, rejects: checked in Python
             repeats = _repeats_in_python(spec, table)
-        elif _grouped_and_ordered(spec, table):  # time series as files hold them: no repeats
+        elif series_runs(spec, table) is not None:  # time series as files hold them: no repeats
             repeats = False
         else:
             cur.register(_BATCH, table)
@@ -116,15 +116,11 @@ def _insert(
         cur.unregister(name)
 
 
-def _is_text(t: pa.DataType) -> bool:
-    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
-
-
 def _range_keys(spec: TableSpec, table: pa.Table) -> list[str]:
     """The key columns whose ranges bound a lookup: the first one and every non-text one
     (min/max of text costs more than it prunes)."""
     pk = spec.primary_key
-    return [k for i, k in enumerate(pk) if i == 0 or not _is_text(table.schema.field(k).type)]
+    return [k for i, k in enumerate(pk) if i == 0 or not is_text(table.schema.field(k).type)]
 
 
 def _key_ranges(spec: TableSpec, table: pa.Table) -> tuple[str, dict[str, Any]]:
@@ -137,38 +133,6 @@ def _key_ranges(spec: TableSpec, table: pa.Table) -> tuple[str, dict[str, Any]]:
         args[f"lo{i}"], args[f"hi{i}"] = mm["min"].as_py(), mm["max"].as_py()
         parts.append(f"t.{_q(k)} BETWEEN $lo{i} AND $hi{i}")
     return " AND ".join(parts), args
-
-
-def _grouped_and_ordered(spec: TableSpec, table: pa.Table) -> bool:
-    """A cheap proof that a batch repeats no key, for the shape time-series files have: the
-    rows of each series (the key minus its last non-text column) are contiguous, and that
-    column strictly increases within each. False means "not proven" (then count)."""
-    pk = spec.primary_key
-    order = [k for k in pk if not _is_text(table.schema.field(k).type)]
-    if not order or table.num_rows < 2:
-        return bool(table.num_rows < 2)
-    seq, series = order[-1], [k for k in pk if k != order[-1]]
-    changed = np.zeros(table.num_rows - 1, dtype=bool)
-    for k in series:
-        col = table.column(k).combine_chunks()
-        changed |= pc.not_equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)
-    values = table.column(seq).combine_chunks()
-    if values.null_count:
-        return False
-    v = np.asarray(values.to_numpy(zero_copy_only=False))
-    if v.dtype.kind in "mM":  # dates and timestamps: compare their ticks
-        v = v.view(np.int64)
-    elif v.dtype.kind not in "iuf":
-        return False
-    steps = np.diff(v)
-    if not bool(np.all(changed | (steps > 0))):
-        return False
-    starts = np.concatenate(([0], np.flatnonzero(changed) + 1))
-    if len(starts) > 10_000:  # too many short series to check in Python: count instead
-        return False
-    heads = table.select(series).take(pa.array(starts))
-    cols = [c.cast(pa.string()).to_pylist() for c in heads.columns]  # text: no tz objects
-    return len(set(zip(*cols, strict=True))) == len(starts)
 
 
 def _repeats_in_python(spec: TableSpec, table: pa.Table) -> bool:

@@ -18,7 +18,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wattlake.engines.base import Params, create_table_sql, load_model, transpile
+from wattlake.engines.base import (
+    Params,
+    create_table_sql,
+    in_key_order,
+    is_text,
+    load_model,
+    transpile,
+)
 from wattlake.errors import WarehouseError
 from wattlake.tables import TableSpec, sql_type
 
@@ -36,10 +43,6 @@ _COPY_CHUNK = 200_000
 
 def _q(name: str) -> str:
     return f'"{name}"'
-
-
-def _is_text(t: pa.DataType) -> bool:
-    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _binary_ready(table: pa.Table) -> pa.Table:
@@ -94,7 +97,7 @@ class PostgresTx:
             if new is not None:
                 try:
                     with self._conn.transaction():  # a savepoint
-                        copy_binary(cur, _q(spec.name), new)
+                        copy_binary(cur, _q(spec.name), in_key_order(spec, new))
                 except psycopg.errors.UniqueViolation:
                     merge.append(new)
             for part in merge:
@@ -107,7 +110,7 @@ class PostgresTx:
         """(rows whose keys are surely not stored, rows whose keys may be), by ranges of the
         first key column and of every non-text key column (an index range scan)."""
         pk = spec.primary_key
-        keys = [k for i, k in enumerate(pk) if i == 0 or not _is_text(table.schema.field(k).type)]
+        keys = [k for i, k in enumerate(pk) if i == 0 or not is_text(table.schema.field(k).type)]
         where, args = [], []
         for k in keys:
             mm = pc.min_max(table.column(k))
