@@ -61,27 +61,39 @@ class DuckDBTx:
         cur, target = self.cur, _q(spec.name)
         cols = ", ".join(_q(c) for c in spec.column_names)
         if not spec.primary_key:
-            _insert(cur, target, cols, table, _BATCH)
+            _with_batch(cur, table, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {_BATCH}")
             return n
-        keys = ", ".join(_q(k) for k in spec.primary_key)
+        pk = spec.primary_key
+        keys = ", ".join(_q(k) for k in pk)
         if n <= SMALL_ROWS:  # run log, manifest, rejects: checked in Python
             repeats = _repeats_in_python(spec, table)
         elif series_runs(spec, table) is not None:  # time series as files hold them: no repeats
             repeats = False
         else:
-            cur.register(_BATCH, table)
-            try:
-                row = cur.execute(f"SELECT count(DISTINCT hash({keys})) FROM {_BATCH}").fetchall()
-            finally:
-                cur.unregister(_BATCH)
-            repeats = int(row[0][0]) != n
+            sql = f"SELECT count(DISTINCT hash({keys})) FROM {_BATCH}"
+            repeats = int(_with_batch(cur, table.select(pk), sql).fetchall()[0][0]) != n
         # Which stored rows could share a key with the batch: those inside its key ranges (a
         # scan DuckDB prunes by zone maps); their own ranges narrow the batch rows to match.
         ranges, args = _key_ranges(spec, table)
-        bounds = ", ".join(f"min(t.{_q(k)}), max(t.{_q(k)})" for k in _range_keys(spec, table))
-        stored = cur.execute(
-            f"SELECT count(*), {bounds} FROM {target} AS t WHERE {ranges}", args
-        ).fetchall()[0]
+        range_keys = _range_keys(spec, table)
+        bounds = ", ".join(f"min(t.{_q(k)}), max(t.{_q(k)})" for k in range_keys)
+        rel = cur.sql(f"SELECT count(*), {bounds} FROM {target} AS t WHERE {ranges}", params=args)
+        assert rel is not None
+        stored: pa.Table = rel.to_arrow_table()
+        if stored.column(0)[0].as_py():  # some keys may be stored: delete those rows first
+            inside = None
+            for i, k in enumerate(range_keys):
+                col = table.column(k)
+                lo, hi = stored.column(1 + 2 * i)[0], stored.column(2 + 2 * i)[0]
+                this = pc.and_(
+                    pc.greater_equal(col, lo.cast(col.type)), pc.less_equal(col, hi.cast(col.type))
+                )
+                inside = this if inside is None else pc.and_(inside, this)
+            candidates = table.select(pk).filter(inside)
+            if candidates.num_rows:
+                match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in pk)
+                sql = f"DELETE FROM {target} AS t USING {_BATCH} AS s WHERE {match}"
+                _with_batch(cur, candidates, sql)
         source = _BATCH
         if repeats:  # the last occurrence of a key wins: number the rows in input order
             table = table.append_column("_wl_ord", pa.array(np.arange(n, dtype=np.int64)))
@@ -89,31 +101,16 @@ class DuckDBTx:
                 f"(SELECT * FROM {_BATCH} QUALIFY row_number() OVER "
                 f"(PARTITION BY {keys} ORDER BY _wl_ord DESC) = 1)"
             )
-        cur.register(_BATCH, table)
-        try:
-            if stored[0]:  # some of these keys may be stored: delete those rows first
-                inner = {f"lo{i}": v for i, v in enumerate(stored[1::2])}
-                inner |= {f"hi{i}": v for i, v in enumerate(stored[2::2])}
-                match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.primary_key)
-                candidates = f"(SELECT {keys} FROM {_BATCH} AS t WHERE {ranges})"
-                cur.execute(
-                    f"DELETE FROM {target} AS t USING {candidates} AS s WHERE {match} AND {ranges}",
-                    inner,
-                )
-            cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} AS _u")
-        finally:
-            cur.unregister(_BATCH)
+        _with_batch(cur, table, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} AS _u")
         return n
 
 
-def _insert(
-    cur: duckdb.DuckDBPyConnection, target: str, cols: str, table: pa.Table, name: str
-) -> None:
-    cur.register(name, table)
-    try:
-        cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {name}")
-    finally:
-        cur.unregister(name)
+def _with_batch(cur: duckdb.DuckDBPyConnection, table: pa.Table, sql: str) -> Any:
+    """Run ``sql`` with ``table`` visible as ``_wl_batch``. Through a relation, not
+    ``register()``: a registered Arrow table stays alive until the transaction ends (measured:
+    a 4M-row file held 490 MB of Arrow batches at its peak), a relation's only as long as the
+    statement."""
+    return cur.from_arrow(table).query(_BATCH, sql)
 
 
 def _range_keys(spec: TableSpec, table: pa.Table) -> list[str]:
