@@ -230,3 +230,41 @@ def test_in_key_order_reorders_series_like_a_sort() -> None:
     split = batch([("b", 0, 1.0, None), ("a", 0, 1.0, None), ("b", 1, 1.0, None)])
     assert series_runs(SPEC, split) is None
     assert in_key_order(SPEC, split) is split
+
+
+def test_duckdb_transaction_does_not_keep_the_batches_alive() -> None:
+    """A big file is many batches in one transaction: each batch's Arrow memory must be free
+    once its upsert returns (DuckDB's register() kept them until the commit)."""
+    import gc
+
+    import numpy as np
+
+    from tests.conftest import make_engine
+
+    engine = make_engine("duckdb")
+    engine.ensure(SPEC)
+    n = 50_000
+
+    def big(i: int) -> pa.Table:  # one series per batch, new keys, with one stored key
+        at = pa.array(np.arange(i * n, (i + 1) * n, dtype=np.int64) * 1_000_000, pa.int64())
+        return pa.table(
+            {
+                "site": pa.array(["s"] * n),
+                "at_utc": at.cast(UTC_TS),
+                "day": pa.array([date(2025, 1, 1)] * n),
+                "value": pa.array(np.ones(n)),
+                "note": pa.array([f"note {j:08d}" for j in range(n)]),
+            }
+        )
+
+    engine.upsert(SPEC, big(0).slice(0, 1))
+    held = []
+    with engine.transaction() as tx:
+        for i in range(8):
+            tx.upsert(SPEC, big(i))
+            gc.collect()
+            held.append(pa.total_allocated_bytes())
+    batch_bytes = big(0).nbytes
+    assert held[-1] - held[1] < 2 * batch_bytes, (held, batch_bytes)
+    assert engine.query("SELECT count(*) FROM readings_t").column(0)[0].as_py() == 8 * n
+    engine.close()
