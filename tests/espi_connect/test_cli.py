@@ -66,7 +66,8 @@ def test_a_bad_config_names_file_key_and_fix(tmp_path: Path) -> None:
         env={**os.environ, "COLUMNS": "400"},
     )  # fmt: skip
     assert out.returncode == 2, out.stderr
-    assert "acme.toml: espi.resource_url" in out.stderr and "what to do" in out.stderr
+    assert "acme.toml: espi.resource_url" in out.stderr
+    assert "— set espi.resource_url" in out.stderr  # the fix, on the same line
     assert "must start with https://" in out.stderr and "Value error" not in out.stderr
     assert "Traceback" not in out.stderr
     assert main  # the entry point the subprocess used
