@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import Row, emit
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 WATTLAKE = Path(sys.executable).with_name("wattlake")
 
@@ -174,7 +177,10 @@ def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[d
             r = asyncio.run(load(port, path, args.connections, args.seconds, args.max_requests))
             results.append({"engine": kind, "code": src or "this", **r})
             print(_row(r, results[0]["rps"]), flush=True)
-        print(f"  server peak RSS {_rss_mb(proc.pid):.0f} MB")
+        rss = _rss_mb(proc.pid)
+        print(f"  server peak RSS {rss:.0f} MB")
+        for r in results:
+            r["server_rss_mb"] = rss
         return results
     finally:
         if proc is not None:
@@ -211,7 +217,10 @@ def main() -> None:
         "--baseline-src", help="a checkout's src/ to run first as the baseline (same run, same env)"
     )
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--quick", action="store_true", help="0.5 s per endpoint (make bench)")
     args = p.parse_args()
+    if args.quick:
+        args.seconds = 0.5
     out: list[dict[str, Any]] = []
     variants = ([args.baseline_src] if args.baseline_src else []) + [None]
     for kind in args.engines.split(","):
@@ -230,6 +239,18 @@ def main() -> None:
                 f"below 50% of /: {len(low)}; p99 >= 100 ms: {len(slow)} {slow}"
             )
             out += res
+            if src is None:
+                mid = statistics.median(r["rps"] for r in data)
+                emit(
+                    Row(
+                        f"API {kind}, median of {len(data)} data endpoints, "
+                        f"{args.connections} connections",
+                        f"{mid:,.0f} req/s (p99 max {max(r['p99_ms'] for r in data):.0f} ms)",
+                        f"/ without the database {ceiling:,.0f} req/s",
+                        mid / ceiling,
+                        res[0]["server_rss_mb"],
+                    )
+                )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 
