@@ -1,0 +1,359 @@
+"""The wind SCADA pipeline: source API → bronze → ``scada_samples`` → ``scada_10min`` → target.
+
+:func:`run_days` handles each (day, turbine) in turn:
+
+* **fetch** — one ``GET /data`` for the day and the asked columns (retries: :mod:`wattlake.http`);
+  the answer goes to bronze as received (key ``<turbine>/<zone>/<day>/<columns>.json``). A day
+  whose newest bronze copy was fetched after the day ended is complete and is not fetched
+  again (loaded → skipped; not loaded → loaded from bronze); ``refresh=True`` fetches anyway.
+* **silver** — ``Runner.load_artifact``: one transaction; the day's earlier rows (same key) are
+  replaced, so a corrected day overwrites and a re-run changes nothing.
+* **gold** — the day's 10-minute buckets (the day widened to whole buckets) are recomputed from
+  silver with the ``scada_10min`` model's SQL, in one transaction (DuckDB or PostgreSQL).
+* **sink** — with a target, the day's statistics are pushed (:mod:`wattlake.sinks.scada_target`):
+  one transaction per day; a failed day leaves the target as it was.
+
+A failed step is recorded and the run goes on (status ``partial``); after
+``MAX_CONSECUTIVE_FAILURES`` failed fetches in a row the run stops (status ``failed``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from wattlake.engines import Engine, load_model
+from wattlake.errors import FetchError, InputError
+from wattlake.lake import Artifact
+from wattlake.parsing import FileReport, Parser
+from wattlake.pipeline import PipelineSpec, Progress, Runner
+from wattlake.runs import Run
+from wattlake.sources.scada.client import DEFAULT_SOURCE_URL, DayRequest, ScadaClient, day_window
+from wattlake.sources.scada.parse import day_parser
+from wattlake.sources.scada.schema import (
+    BUCKET_SECONDS,
+    DEFAULT_COLUMNS,
+    DEFAULT_TURBINE,
+    GOLD_COLUMNS,
+    KNOWN_COLUMNS,
+    SCADA_10MIN,
+    SCADA_SAMPLES,
+    check_columns,
+    check_turbine,
+)
+
+SOURCE = "scada"
+MAX_CONSECUTIVE_FAILURES = 3
+Pusher = Callable[[pa.Table, str, Sequence[str], tuple[datetime, datetime]], Any]
+
+
+def _needs_request(name: str) -> Parser:
+    raise InputError(
+        f"{name}: a SCADA answer is parsed with its request (turbine, columns, zone)",
+        hint="load SCADA days with `wattlake run scada`",
+    )
+
+
+PIPELINE = PipelineSpec(
+    name="scada",
+    source=SOURCE,
+    tables=(SCADA_SAMPLES,),
+    models=("scada_10min",),
+    parser_for=_needs_request,
+    file_patterns=("*.json",),
+    replace_by_file=True,
+)
+
+
+def spec_for(req: DayRequest) -> PipelineSpec:
+    """The pipeline spec whose parser is bound to this request."""
+    lo, hi = req.window_utc
+    parser = day_parser(
+        turbine=req.turbine, columns=req.columns, zone=req.zone, start_utc=lo, end_utc=hi
+    )
+    return replace(PIPELINE, parser_for=lambda _name: parser)
+
+
+def plan(
+    days: Sequence[date],
+    columns: Sequence[str] | None = None,
+    turbines: Sequence[str] | None = None,
+    zone: str = "UTC",
+) -> list[DayRequest]:
+    """One request per day and turbine (no turbine: the source's default), day by day."""
+    try:
+        cols = check_columns(list(columns or DEFAULT_COLUMNS))
+        names = [check_turbine(t) for t in dict.fromkeys(turbines or [DEFAULT_TURBINE])]
+        day_window(days[0] if days else date(2000, 1, 1), zone)
+    except (ValueError, KeyError) as exc:
+        raise InputError(str(exc), hint="check --columns, --turbine and the time zone") from None
+    return [DayRequest(d, t, cols, zone) for d in days for t in names]
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """``start`` .. ``end`` inclusive."""
+    if end < start:
+        raise InputError(f"--end {end} is before --start {start}", hint="swap them")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+@dataclass
+class ScadaRun:
+    run: Run
+    requests: list[DayRequest]
+    target: str | None = None
+    fetched: int = 0
+    from_bronze: int = 0
+    skipped: int = 0
+    failed: int = 0
+    gold_rows: int = 0
+    pushed_rows: int = 0
+    target_changed: int = 0
+    reports: list[FileReport] = field(default_factory=list)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(r.rows_loaded for r in self.reports)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(r.rows_rejected for r in self.reports)
+
+
+def run_days(
+    runner: Runner,
+    requests: list[DayRequest],
+    *,
+    base_url: str = DEFAULT_SOURCE_URL,
+    client: ScadaClient | None = None,
+    push: Pusher | None = None,
+    target: str | None = None,
+    refresh: bool = False,
+    progress: Progress | None = None,
+) -> ScadaRun:
+    """Fetch, load, aggregate and (with ``push``) deliver each request; see the module doc.
+
+    ``push(gold, turbine, columns, window)`` is the sink (``ScadaTarget.push``); ``target`` is
+    only recorded in the run's parameters (without a password)."""
+    runner.setup(PIPELINE)
+    runner.engine.ensure(SCADA_10MIN)
+    own = client is None
+    http = client or ScadaClient(base_url)
+    params = {
+        "days": sorted({str(r.day) for r in requests}),
+        "turbines": sorted({r.turbine for r in requests}),
+        "columns": list(requests[0].columns) if requests else [],
+        "zone": requests[0].zone if requests else None,
+        "source_url": http.base_url, "target": target, "refresh": refresh,
+    }  # fmt: skip
+    run = runner.runs.start(PIPELINE.name, params)
+    result = ScadaRun(run, requests, target)
+    try:
+        known = {} if refresh else runner.manifest.newest_by_key(SOURCE)
+        failures = 0
+        for i, req in enumerate(requests):
+            _ok, fetch_failed = _one(runner, http, result, req, known.get(req.key), push)
+            failures = failures + 1 if fetch_failed else 0
+            if failures >= MAX_CONSECUTIVE_FAILURES:
+                raise FetchError(
+                    f"{failures} SCADA source requests failed in a row; last: "
+                    f"{run.failed_steps[-1].error}",
+                    hint="check --source-url and that the source answers; run again to resume",
+                )
+            if progress:
+                progress(f"{req.day} {req.turbine}", i + 1, len(requests))
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    finally:
+        if own:
+            http.close()
+    run.finish()
+    return result
+
+
+def _one(
+    runner: Runner,
+    http: ScadaClient,
+    result: ScadaRun,
+    req: DayRequest,
+    row: dict[str, Any] | None,
+    push: Pusher | None,
+) -> tuple[bool, bool]:
+    """One turbine-day; returns (its data is in gold, its fetch failed)."""
+    run, spec = result.run, spec_for(req)
+    lo, hi = req.window_utc
+    if row is not None and _aware(row["fetched_at"]) >= hi and row["loaded_at"] is not None:
+        result.skipped += 1
+        changed = False
+    else:
+        artifact: Artifact | None
+        if row is not None and _aware(row["fetched_at"]) >= hi:
+            result.from_bronze += 1
+            artifact = runner.manifest.artifact(row)
+        else:
+            artifact = _fetch(runner, http, run, spec, req)
+            if artifact is None:
+                result.failed += 1
+                return False, True
+            result.fetched += 1
+        report = runner.load_artifact(spec, run, artifact)
+        result.reports.append(report)
+        if run.steps[-1].name == "silver" and run.steps[-1].status == "failed":
+            result.failed += 1
+            return False, False
+        changed = not report.skipped
+    if changed:
+        with run.step("gold", f"scada_10min {req.turbine} {req.day}", reraise=False) as step:
+            step.rows_loaded = rebuild_window(runner.engine, req.turbine, lo, hi)
+            result.gold_rows += step.rows_loaded
+        if run.steps[-1].status == "failed":
+            result.failed += 1
+            return False, False
+    if push is not None:
+        with run.step("sink", f"scada target {req.turbine} {req.day}", reraise=False) as step:
+            gold = read_gold(runner.engine, req.turbine, lo, hi)
+            pushed = push(gold, req.turbine, req.columns, (lo, hi))
+            step.rows_read = pushed.rows
+            step.rows_loaded = pushed.changed
+            result.pushed_rows += pushed.rows
+            result.target_changed += pushed.changed
+        if run.steps[-1].status == "failed":
+            result.failed += 1
+    return True, False
+
+
+def _fetch(
+    runner: Runner, http: ScadaClient, run: Run, spec: PipelineSpec, req: DayRequest
+) -> Artifact | None:
+    artifact = None
+    with run.step("fetch", req.key, reraise=False) as step:
+        body = http.get_day(req)
+        params = {
+            "url": http.url(req), "day": str(req.day), "turbine": req.turbine,
+            "columns": list(req.columns), "zone": req.zone, "bytes": len(body),
+        }  # fmt: skip
+        artifact = runner.store(spec, run, req.key, io.BytesIO(body), params)
+        step.rows_read = 0
+    return artifact if run.steps[-1].status == "ok" else None
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+def _buckets(lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
+    """``[lo, hi)`` widened to whole 10-minute buckets."""
+    a = math.floor(lo.timestamp() / BUCKET_SECONDS) * BUCKET_SECONDS
+    b = math.ceil(hi.timestamp() / BUCKET_SECONDS) * BUCKET_SECONDS
+    return datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)
+
+
+def window_sql() -> str:
+    """The ``scada_10min`` model restricted to one turbine and ``[$lo, $hi)`` of silver."""
+    sql = load_model("scada_10min").sql
+    source = (
+        "FROM (SELECT * FROM scada_samples WHERE turbine = $turbine AND ts_utc >= $lo "
+        "AND ts_utc < $hi) AS scada_samples"
+    )
+    if sql.count("FROM scada_samples") != 1:
+        raise RuntimeError("scada_10min.sql must read scada_samples exactly once")
+    return sql.replace("FROM scada_samples", source, 1)
+
+
+def rebuild_window(engine: Engine, turbine: str, lo: datetime, hi: datetime) -> int:
+    """Recompute the turbine's buckets covering ``[lo, hi)`` from silver; returns how many."""
+    a, b = _buckets(lo, hi)
+    p = {"turbine": turbine, "lo": a, "hi": b}
+    with engine.transaction() as tx:
+        tx.execute(
+            "DELETE FROM scada_10min WHERE turbine = $turbine AND bucket_start_utc >= $lo "
+            "AND bucket_start_utc < $hi",
+            p,
+        )
+        tx.execute(f"INSERT INTO scada_10min ({GOLD_COLUMNS}) {window_sql()}", p)
+    n = engine.query(
+        "SELECT count(*) FROM scada_10min WHERE turbine = $turbine AND bucket_start_utc >= $lo "
+        "AND bucket_start_utc < $hi",
+        p,
+    )
+    return int(n.column(0)[0].as_py())
+
+
+def read_gold(engine: Engine, turbine: str, lo: datetime, hi: datetime) -> pa.Table:
+    """The turbine's buckets starting in ``[lo, hi)``."""
+    return engine.query(
+        f"SELECT {GOLD_COLUMNS} FROM scada_10min WHERE turbine = $turbine "
+        "AND bucket_start_utc >= $lo AND bucket_start_utc < $hi ORDER BY signal, bucket_start_utc",
+        {"turbine": turbine, "lo": lo, "hi": hi},
+    )
+
+
+def ordered_columns(names: Sequence[str]) -> list[str]:
+    """Known columns in the original's order (wind speed, power, temperature), then the rest."""
+    known = [c for c in KNOWN_COLUMNS if c in names]
+    return known + sorted(set(names) - set(known))
+
+
+@dataclass
+class Pushed:
+    day: date
+    turbine: str
+    columns: list[str]
+    rows: int
+    changed: int
+    deleted: int
+
+
+def push_days(
+    runner: Runner,
+    days: Sequence[date],
+    push: Pusher,
+    *,
+    turbines: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    zone: str = "UTC",
+    target: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[Run, list[Pushed]]:
+    """Push what the warehouse holds for ``days`` to the target, without fetching (step
+    ``sink`` per turbine-day; all turbines with data unless ``turbines``)."""
+    runner.engine.ensure(SCADA_10MIN)
+    params = {"days": [str(d) for d in days], "turbines": list(turbines or []), "zone": zone,
+              "columns": list(columns or []), "target": target}  # fmt: skip
+    run = runner.runs.start("scada-push", params)
+    out: list[Pushed] = []
+    try:
+        for i, day in enumerate(days):
+            lo, hi = day_window(day, zone)
+            for turbine in turbines or _turbines(runner.engine, lo, hi):
+                with run.step("sink", f"scada target {turbine} {day}", reraise=False) as step:
+                    gold = read_gold(runner.engine, turbine, lo, hi)
+                    cols = list(
+                        columns or ordered_columns(gold.column("signal").unique().to_pylist())
+                    )
+                    r = push(gold, turbine, cols, (lo, hi))
+                    step.rows_read, step.rows_loaded = r.rows, r.changed
+                    out.append(Pushed(day, turbine, cols, r.rows, r.changed, r.deleted))
+            if progress:
+                progress(str(day), i + 1, len(days))
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    run.finish()
+    return run, out
+
+
+def _turbines(engine: Engine, lo: datetime, hi: datetime) -> list[str]:
+    t = engine.query(
+        "SELECT DISTINCT turbine FROM scada_10min WHERE bucket_start_utc >= $lo "
+        "AND bucket_start_utc < $hi ORDER BY turbine",
+        {"lo": lo, "hi": hi},
+    )
+    return [str(v) for v in t.column(0).to_pylist()]
