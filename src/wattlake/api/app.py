@@ -13,6 +13,7 @@ from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
 from wattlake.api.routes import feeders, health, lmp, meters, runs
+from wattlake.api.routes import scada as scada_routes
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
 
@@ -56,4 +57,5 @@ def create_app(runner: Runner | None = None) -> FastAPI:
     app.include_router(compat_hosting_capacity.router)
     app.include_router(lmp.router)
     app.include_router(compat_caiso.router)
+    app.include_router(scada_routes.router)
     return app
