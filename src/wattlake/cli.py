@@ -8,6 +8,7 @@
     wattlake sim oasis                      serve the OASIS stand-in
     wattlake run scada --date D …           fetch wind SCADA days, 10-min stats, push to target
     wattlake push scada-target --date D     re-push SCADA 10-min stats from the warehouse
+    wattlake sim scada-source               serve the wind SCADA source API stand-in (Fonte)
     wattlake runs [RUN_ID]                 recent runs, or one run's steps and rejects
     wattlake sql "SELECT …"                read-only query of the warehouse
     wattlake serve                         the HTTP API (OpenAPI docs at /docs)
@@ -482,6 +483,48 @@ def push_scada_target(
         err.print(f"[red]{st.name} {escape(st.target)}: {escape(st.error or '')}")
     if run.failed_steps:
         raise typer.Exit(1)
+
+
+@sim_app.command("scada-source")
+def sim_scada_source(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port)")] = 8000,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://… or duckdb:///file (default: WATTLAKE_HOME/scada_source.duckdb)"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Synthetic data seed")] = 0,
+    turbines: Annotated[int, typer.Option(help="Turbines generated (WTG01 is the default)")] = 3,
+    start: Annotated[str, typer.Option(help="First day generated (YYYY-MM-DD)")] = "2024-05-20",
+    days: Annotated[int, typer.Option(help="Days generated")] = 10,
+) -> None:
+    """Serve the wind SCADA source stand-in (GET /data, /data/{id}, docs at /docs) until Ctrl-C.
+
+    The database is filled on first start only (when its data table is empty)."""
+
+    from rich.markup import escape
+
+    from wattlake.sims.scada_source import ScadaSourceSim, redact_url
+
+    if database_url is None:
+        home = get_settings().home
+        home.mkdir(parents=True, exist_ok=True)
+        database_url = f"duckdb:///{(home / 'scada_source.duckdb').resolve()}"
+    sim = ScadaSourceSim(
+        database_url, seed=seed, turbines=turbines, start=start, days=days, host=host, port=port
+    )
+    url = sim.start()
+    console.print(f"SCADA source stand-in at {escape(url)}/data, docs at {escape(url)}/docs")
+    console.print(
+        f"turbines {escape(', '.join(sim.turbines))}; database {escape(redact_url(database_url))}. Try:"
+    )
+    console.print(
+        f"  curl '{escape(url)}/data?start_timestamp=2024-05-20T00:00:00"
+        "&end_timestamp=2024-05-20T00:10:00&columns=wind_speed&columns=power'"
+    )
+    sim.serve_until_interrupted()
 
 
 @app.command()
