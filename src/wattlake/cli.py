@@ -404,7 +404,7 @@ def run_scada(
         with _progress("scada") as tick:
             result = run_days(
                 runner, requests, base_url=source_url or s.scada_source_url,
-                push=sink.push if sink else None, target=_redact(sink.url) if sink else None,
+                push=sink.push_day if sink else None, target=_redact(sink.url) if sink else None,
                 refresh=refresh, progress=tick,
             )  # fmt: skip
     finally:
@@ -465,7 +465,7 @@ def push_scada_target(
     try:
         with _progress("push scada-target") as tick:
             run, pushed = push_days(
-                runner, days, sink.push, turbines=turbine,
+                runner, days, sink.push_day, turbines=turbine,
                 zone=timezone or get_settings().scada_timezone, target=_redact(sink.url),
                 progress=tick,
             )  # fmt: skip
@@ -474,7 +474,7 @@ def push_scada_target(
         sink.close()
     for p in pushed:
         console.print(
-            f"{p.day} {escape(p.turbine)}: {p.rows:,} rows, {p.changed:,} inserted or changed, "
+            f"{p.day} {escape(', '.join(p.turbines))}: {p.rows:,} rows, {p.changed:,} inserted or changed, "
             f"{p.deleted:,} deleted"
         )
     if not pushed:

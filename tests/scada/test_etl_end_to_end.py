@@ -57,7 +57,7 @@ def target() -> Iterator[str]:
 def etl(runner: Runner, sim: ScadaSourceSim, target: str, days: list[date], **kw: Any) -> Any:
     requests = plan(days, kw.pop("columns", None), kw.pop("turbines", None), kw.pop("zone", "UTC"))
     with ScadaTarget(target) as sink:
-        return run_days(runner, requests, base_url=sim.base_url, push=sink.push, **kw)
+        return run_days(runner, requests, base_url=sim.base_url, push=sink.push_day, **kw)
 
 
 def test_sample_day_equals_pandas_and_reruns_change_nothing(
@@ -235,7 +235,7 @@ def test_source_down_retries_then_fails_cleanly(runner: Runner, target: str) -> 
     requests = plan([date(2024, 5, 21), date(2024, 5, 22), date(2024, 5, 23)])
     client = ScadaClient(url, policy=RetryPolicy(max_retries=2, backoff_s=0.01))
     with ScadaTarget(target) as sink, pytest.raises(Exception, match="failed in a row") as info:
-        run_days(runner, requests, client=client, push=sink.push)
+        run_days(runner, requests, client=client, push=sink.push_day)
     client.close()
     assert "failed after 3 attempts" in str(info.value)
     (run,) = runner.engine.query(
@@ -255,11 +255,11 @@ def test_push_repushes_from_the_warehouse_without_fetching(
     requests = plan([DAY, DAY + timedelta(days=1)])
     run_days(runner, requests, base_url=source.base_url)  # no target
     with pg_database("wl_scada_tgt2") as second, ScadaTarget(second) as sink:
-        run, pushed = push_days(runner, [DAY, DAY + timedelta(days=1)], sink.push)
+        run, pushed = push_days(runner, [DAY, DAY + timedelta(days=1)], sink.push_day)
         assert run.failed_steps == []
-        assert [(p.turbine, p.rows, p.changed) for p in pushed] == [("default", 1152, 1152)] * 2
+        assert [(p.turbines, p.rows, p.changed) for p in pushed] == [(["default"], 1152, 1152)] * 2
         assert len(target_rows(second)) == 2 * 1152
-        _run, again = push_days(runner, [DAY], sink.push)
+        _run, again = push_days(runner, [DAY], sink.push_day)
         assert again[0].changed == 0 and again[0].deleted == 0
 
 

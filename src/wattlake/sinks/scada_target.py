@@ -28,7 +28,7 @@ by the demo when no PostgreSQL is reachable) gets the same tables and the same u
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -58,8 +58,13 @@ DUCKDB_DDL = (
 )
 UPSERT = (
     "INSERT INTO data (timestamp, signal_id, value) SELECT timestamp, signal_id, value FROM {s} "
+    "ORDER BY timestamp, signal_id "
     "ON CONFLICT (timestamp, signal_id) DO UPDATE SET value = EXCLUDED.value "
     "WHERE data.value IS DISTINCT FROM EXCLUDED.value"
+)
+COUNT_SPAN = (
+    "SELECT count(*) FROM data WHERE signal_id IN ({ids}) AND timestamp >= {lo} "
+    "AND timestamp < {hi}"
 )
 DELETE_STALE = (
     "DELETE FROM data WHERE signal_id IN ({ids}) AND timestamp >= {lo} AND timestamp < {hi} "
@@ -169,7 +174,24 @@ class ScadaTarget:
     ) -> PushResult:
         """Make the target hold exactly ``gold``'s statistics of ``columns`` for ``turbine`` in
         ``window_utc`` (bucket starts), in one transaction."""
-        names, rows = long_rows(gold, turbine, columns)
+        return self.push_day(gold, {turbine: columns}, window_utc)
+
+    def push_day(
+        self,
+        gold: pa.Table,
+        columns: Mapping[str, Sequence[str]],
+        window_utc: tuple[datetime, datetime],
+    ) -> PushResult:
+        """Like :meth:`push` for several turbines (``{turbine: columns}``) in one transaction:
+        ``gold`` holds their rows (``scada_10min`` columns)."""
+        names: list[str] = []
+        rows: list[tuple[datetime, str, float]] = []
+        by_turbine = gold.column("turbine")
+        for turbine, cols in columns.items():
+            part = gold if len(columns) == 1 else gold.filter(pc.equal(by_turbine, turbine))
+            n, r = long_rows(part, turbine, cols)
+            names += n
+            rows += r
         lo, hi = (t.astimezone(UTC).replace(tzinfo=None) for t in window_utc)
         if self._pg is not None:
             return self._push_pg(names, rows, lo, hi)
@@ -193,12 +215,17 @@ class ScadaTarget:
                     copy.write_row((t, ids[name], v))
             cur.execute(UPSERT.format(s="_wl_scada_stage"))
             result.changed = max(cur.rowcount, 0)
-            if ids:
-                id_list = ", ".join(str(int(i)) for i in ids.values())
-                cur.execute(
-                    DELETE_STALE.format(ids=id_list, lo="%(lo)s", hi="%(hi)s", s="_wl_scada_stage"),
-                    {"lo": lo, "hi": hi},
+            id_list = ", ".join(str(int(i)) for i in ids.values()) or "NULL"
+            span = {"lo": lo, "hi": hi}
+            # Every staged row is in ``data`` now: more rows in the span means stale ones.
+            cur.execute(COUNT_SPAN.format(ids=id_list, lo="%(lo)s", hi="%(hi)s"), span)
+            row = cur.fetchone()
+            if row is not None and int(row[0]) > len(rows):
+                cur.execute("ANALYZE _wl_scada_stage")  # a hash anti-join, not a nested loop
+                stale = DELETE_STALE.format(
+                    ids=id_list, lo="%(lo)s", hi="%(hi)s", s="_wl_scada_stage"
                 )
+                cur.execute(stale, span)
                 result.deleted = max(cur.rowcount, 0)
         return result
 

@@ -48,7 +48,7 @@ def run(runner: Runner, console: Console) -> list[str]:
     with ScadaSourceSim(turbines=3, start=START, days=DAYS) as sim, ScadaTarget(url) as target:
         requests = plan(days) + plan(days, turbines=["WTG02", "WTG03"])
         result = run_days(
-            runner, requests, base_url=sim.base_url, push=target.push, target=_redact(url)
+            runner, requests, base_url=sim.base_url, push=target.push_day, target=_redact(url)
         )
         kind = target.kind
     console.print(

@@ -24,9 +24,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from wattlake.engines import Engine, load_model
 from wattlake.errors import FetchError, InputError
@@ -50,7 +52,8 @@ from wattlake.sources.scada.schema import (
 
 SOURCE = "scada"
 MAX_CONSECUTIVE_FAILURES = 3
-Pusher = Callable[[pa.Table, str, Sequence[str], tuple[datetime, datetime]], Any]
+# ``ScadaTarget.push_day``: (gold rows, {turbine: columns}, UTC window) -> PushResult
+Pusher = Callable[[pa.Table, dict[str, Sequence[str]], tuple[datetime, datetime]], Any]
 
 
 def _needs_request(name: str) -> Parser:
@@ -157,17 +160,25 @@ def run_days(
     try:
         known = {} if refresh else runner.manifest.newest_by_key(SOURCE)
         failures = 0
-        for i, req in enumerate(requests):
-            _ok, fetch_failed = _one(runner, http, result, req, known.get(req.key), push)
-            failures = failures + 1 if fetch_failed else 0
-            if failures >= MAX_CONSECUTIVE_FAILURES:
-                raise FetchError(
-                    f"{failures} SCADA source requests failed in a row; last: "
-                    f"{run.failed_steps[-1].error}",
-                    hint="check --source-url and that the source answers; run again to resume",
-                )
-            if progress:
-                progress(f"{req.day} {req.turbine}", i + 1, len(requests))
+        done = 0
+        for day, group in groupby(requests, key=lambda r: r.day):
+            ready: dict[str, Sequence[str]] = {}
+            for req in group:
+                ok, fetch_failed = _one(runner, http, result, req, known.get(req.key))
+                if ok:
+                    ready[req.turbine] = req.columns
+                failures = failures + 1 if fetch_failed else 0
+                if failures >= MAX_CONSECUTIVE_FAILURES:
+                    raise FetchError(
+                        f"{failures} SCADA source requests failed in a row; last: "
+                        f"{run.failed_steps[-1].error}",
+                        hint="check --source-url and that the source answers; run again to resume",
+                    )
+                done += 1
+                if progress:
+                    progress(f"{req.day} {req.turbine}", done, len(requests))
+            if push is not None and ready:
+                _push(runner, result, day, ready, push, requests[0].zone)
     except BaseException as exc:
         run.finish(exc)
         raise
@@ -184,7 +195,6 @@ def _one(
     result: ScadaRun,
     req: DayRequest,
     row: dict[str, Any] | None,
-    push: Pusher | None,
 ) -> tuple[bool, bool]:
     """One turbine-day; returns (its data is in gold, its fetch failed)."""
     run, spec = result.run, spec_for(req)
@@ -216,17 +226,28 @@ def _one(
         if run.steps[-1].status == "failed":
             result.failed += 1
             return False, False
-    if push is not None:
-        with run.step("sink", f"scada target {req.turbine} {req.day}", reraise=False) as step:
-            gold = read_gold(runner.engine, req.turbine, lo, hi)
-            pushed = push(gold, req.turbine, req.columns, (lo, hi))
-            step.rows_read = pushed.rows
-            step.rows_loaded = pushed.changed
-            result.pushed_rows += pushed.rows
-            result.target_changed += pushed.changed
-        if run.steps[-1].status == "failed":
-            result.failed += 1
     return True, False
+
+
+def _push(
+    runner: Runner,
+    result: ScadaRun,
+    day: date,
+    ready: dict[str, Sequence[str]],
+    push: Pusher,
+    zone: str,
+) -> None:
+    """One sink step (one target transaction) for the turbines of ``day`` that are in gold."""
+    lo, hi = day_window(day, zone)
+    run = result.run
+    with run.step("sink", f"scada target {day} ({len(ready)} turbines)", reraise=False) as step:
+        gold = read_gold(runner.engine, list(ready), lo, hi)
+        pushed = push(gold, ready, (lo, hi))
+        step.rows_read, step.rows_loaded = pushed.rows, pushed.changed
+        result.pushed_rows += pushed.rows
+        result.target_changed += pushed.changed
+    if run.steps[-1].status == "failed":
+        result.failed += 1
 
 
 def _fetch(
@@ -286,12 +307,15 @@ def rebuild_window(engine: Engine, turbine: str, lo: datetime, hi: datetime) -> 
     return int(n.column(0)[0].as_py())
 
 
-def read_gold(engine: Engine, turbine: str, lo: datetime, hi: datetime) -> pa.Table:
-    """The turbine's buckets starting in ``[lo, hi)``."""
+def read_gold(engine: Engine, turbines: Sequence[str], lo: datetime, hi: datetime) -> pa.Table:
+    """The turbines' buckets starting in ``[lo, hi)``."""
+    params: dict[str, Any] = {f"t{i}": t for i, t in enumerate(turbines)}
+    names = ", ".join(f"${k}" for k in params) or "NULL"
     return engine.query(
-        f"SELECT {GOLD_COLUMNS} FROM scada_10min WHERE turbine = $turbine "
-        "AND bucket_start_utc >= $lo AND bucket_start_utc < $hi ORDER BY signal, bucket_start_utc",
-        {"turbine": turbine, "lo": lo, "hi": hi},
+        f"SELECT {GOLD_COLUMNS} FROM scada_10min WHERE turbine IN ({names}) "
+        "AND bucket_start_utc >= $lo AND bucket_start_utc < $hi "
+        "ORDER BY turbine, signal, bucket_start_utc",
+        {**params, "lo": lo, "hi": hi},
     )
 
 
@@ -304,8 +328,7 @@ def ordered_columns(names: Sequence[str]) -> list[str]:
 @dataclass
 class Pushed:
     day: date
-    turbine: str
-    columns: list[str]
+    turbines: list[str]
     rows: int
     changed: int
     deleted: int
@@ -332,15 +355,18 @@ def push_days(
     try:
         for i, day in enumerate(days):
             lo, hi = day_window(day, zone)
-            for turbine in turbines or _turbines(runner.engine, lo, hi):
-                with run.step("sink", f"scada target {turbine} {day}", reraise=False) as step:
-                    gold = read_gold(runner.engine, turbine, lo, hi)
-                    cols = list(
-                        columns or ordered_columns(gold.column("signal").unique().to_pylist())
-                    )
-                    r = push(gold, turbine, cols, (lo, hi))
-                    step.rows_read, step.rows_loaded = r.rows, r.changed
-                    out.append(Pushed(day, turbine, cols, r.rows, r.changed, r.deleted))
+            names = list(turbines or _turbines(runner.engine, lo, hi))
+            if names:
+                with run.step("sink", f"scada target {day} ({len(names)} turbines)", reraise=False):
+                    gold = read_gold(runner.engine, names, lo, hi)
+                    cols: dict[str, Sequence[str]] = {}
+                    for name in names:
+                        mine = gold.filter(pc.equal(gold.column("turbine"), name))
+                        signals = mine.column("signal").unique().to_pylist()
+                        cols[name] = list(columns or ordered_columns(signals))
+                    r = push(gold, cols, (lo, hi))
+                    run.steps[-1].rows_read, run.steps[-1].rows_loaded = r.rows, r.changed
+                    out.append(Pushed(day, names, r.rows, r.changed, r.deleted))
             if progress:
                 progress(str(day), i + 1, len(days))
     except BaseException as exc:
