@@ -499,10 +499,20 @@ def sim_scada_source(
     turbines: Annotated[int, typer.Option(help="Turbines generated (WTG01 is the default)")] = 3,
     start: Annotated[str, typer.Option(help="First day generated (YYYY-MM-DD)")] = "2024-05-20",
     days: Annotated[int, typer.Option(help="Days generated")] = 10,
+    timezone: Annotated[
+        str | None, typer.Option(help="Log in this IANA zone's wall time (DST gaps/repeats)")
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve this CSV (timestamp,wind_speed,power,ambient_temperature) instead"
+        ),
+    ] = None,
 ) -> None:
     """Serve the wind SCADA source stand-in (GET /data, /data/{id}, docs at /docs) until Ctrl-C.
 
-    The database is filled on first start only (when its data table is empty)."""
+    The database is filled on first start only (when its data table is empty); --csv replaces
+    the default turbine's rows with the file's."""
 
     from rich.markup import escape
 
@@ -513,8 +523,11 @@ def sim_scada_source(
         home.mkdir(parents=True, exist_ok=True)
         database_url = f"duckdb:///{(home / 'scada_source.duckdb').resolve()}"
     sim = ScadaSourceSim(
-        database_url, seed=seed, turbines=turbines, start=start, days=days, host=host, port=port
-    )
+        database_url, seed=seed, turbines=turbines, start=start, days=days, host=host, port=port,
+        generate=csv is None, timezone=timezone,
+    )  # fmt: skip
+    if csv is not None:
+        console.print(f"loaded {sim.load_csv(csv):,} rows from {escape(str(csv))}")
     url = sim.start()
     console.print(f"SCADA source stand-in at {escape(url)}/data, docs at {escape(url)}/docs")
     console.print(

@@ -11,8 +11,8 @@ period (10 days from 2024-05-20, one row a minute) but makes the values behave l
   correlation) and short gusts (1–4 min, +25–70 %, about one every 3 h) ride on top.
 - **Power** (kW): the binned power curve ``POWER_CURVE`` of a 2 MW-class turbine (cut-in 3 m/s,
   rated 2,000 kW from 13 m/s, cut-out 25 m/s, restart below 22 m/s) interpolated linearly, as
-  IEC 61400-12-1 curves are given; ±2 % noise in partial load, ±0.3 % at rated; exactly 0 when
-  idle (below cut-in or stopped after a cut-out).
+  IEC 61400-12-1 curves are given; ±2 % noise in partial load (capped at rated), ±0.3 % at
+  rated; exactly 0 when idle (below cut-in or stopped after a cut-out).
 - **Ambient temperature** (°C): a seasonal level for the day of year, a daily cycle (±4 °C,
   warmest at 15:00), a slow weather anomaly (AR(1), 24 h) and sensor noise.
 - **Faults**: scattered missing minutes (0.2 %) and communication outages (5–45 min, about one
@@ -21,7 +21,9 @@ period (10 days from 2024-05-20, one row a minute) but makes the values behave l
   temperature sensor now and then.
 
 Values are rounded like SCADA exports (wind 0.01 m/s, power 0.1 kW, temperature 0.1 °C).
-Everything depends only on (seed, start, days, turbine index): turbine ``i``'s data does not
+Timestamps are naive, on a plain clock by default, or in the local wall time of a zone (with its
+DST gaps and repeats, see :func:`timestamps`). Everything depends only on (seed, start, days,
+zone, turbine index): turbine ``i``'s data does not
 change with the number of turbines. The maths is vectorised (AR(1) by blocks), so a year of a
 turbine takes well under a second.
 """
@@ -29,15 +31,18 @@ turbine takes well under a second.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 COLUMNS = ("id", "timestamp", "wind_speed", "power", "ambient_temperature")
 VALUE_COLUMNS = ("wind_speed", "power", "ambient_temperature")
 DEFAULT_START = datetime(2024, 5, 20)
 DEFAULT_DAYS = 10
+DEFAULT_TURBINE = "WTG01"  # turbine_names(n)[0]: served from the original data table
 
 # (wind speed m/s, electrical power kW): a 2 MW-class curve in 1 m/s bins (air density 1.225).
 POWER_CURVE: tuple[tuple[float, float], ...] = (
@@ -117,19 +122,47 @@ class Generated:
     stuck_temperature: list[tuple[int, int]]
 
 
+def timestamps(start: datetime, days: int, zone: str | None = None) -> np.ndarray:
+    """The minutes of ``days`` days from ``start`` as naive ``datetime64[us]``.
+
+    Without ``zone`` a plain clock (1,440 minutes a day). With an IANA ``zone`` the minutes run
+    on the real (UTC) time line and are written in local wall time, as a SCADA logging local
+    time does: the spring-forward day has 1,380 of them (its missing hour skipped), the
+    fall-back day 1,500 (its repeated hour written twice).
+    """
+    t0 = np.datetime64(start.replace(tzinfo=None), "us")
+    if zone is None:
+        return t0 + np.arange(days * 1440).astype("timedelta64[m]")
+    tz = ZoneInfo(zone)
+    first = start.replace(tzinfo=tz).astimezone(UTC)
+    last = (start + timedelta(days=days)).replace(tzinfo=tz).astimezone(UTC)
+    n = int((last - first).total_seconds() // 60)
+    utc = np.datetime64(first.replace(tzinfo=None), "us") + np.arange(n).astype("timedelta64[m]")
+    aware = pa.array(utc, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us", tz=zone))
+    local: np.ndarray = pc.local_timestamp(aware).to_numpy(zero_copy_only=False)
+    return local
+
+
 def generate_turbine(
-    seed: int, index: int, start: datetime = DEFAULT_START, days: int = DEFAULT_DAYS
+    seed: int,
+    index: int,
+    start: datetime = DEFAULT_START,
+    days: int = DEFAULT_DAYS,
+    zone: str | None = None,
 ) -> Generated:
-    """1-minute rows for turbine ``index`` (0 = default) of the farm ``seed``."""
-    n = days * 1440
+    """1-minute rows for turbine ``index`` (0 = default) of the farm ``seed``; ``zone``: see
+    :func:`timestamps`."""
+    ts = timestamps(start, days, zone)
+    n = len(ts)
+    day = ts.astype("datetime64[D]")
+    hour = (ts - day).astype("timedelta64[s]").astype(np.int64) / 3600.0
+    doy = (day - day.astype("datetime64[Y]")).astype(np.int64) + 1.0
     site = np.random.default_rng([seed, 0, 0])
     own = np.random.default_rng([seed, 1, index])
     # wind: two Gaussian components, 80 % site-wide and 20 % own, unit variance each
     wx = np.sqrt(0.8) * ar1(site, n, 360.0) + np.sqrt(0.2) * ar1(own, n, 40.0)
     wy = np.sqrt(0.8) * ar1(site, n, 360.0) + np.sqrt(0.2) * ar1(own, n, 40.0)
     base = WEIBULL_C * ((wx * wx + wy * wy) / 2.0) ** (1.0 / WEIBULL_K)
-    minute_of_day = (np.arange(n) + start.hour * 60 + start.minute) % 1440
-    hour = minute_of_day / 60.0
     diurnal = 1.0 + 0.12 * np.sin(2 * np.pi * (hour - 9.0) / 24.0)  # peak at 15:00
     wind = base * diurnal * (1.0 + 0.08 * ar1(own, n, 3.0))
     for s, e in _episodes(own, n, 8.0, 1, 4):  # gusts
@@ -143,15 +176,12 @@ def generate_turbine(
     stopped = (last >= 0) & (event[np.maximum(last, 0)] == 1)
     curve = power_curve(wind)
     noise = own.standard_normal(n)
-    power = np.where(curve >= RATED_KW, RATED_KW * (1 + 0.003 * noise), curve * (1 + 0.02 * noise))
+    partial = np.minimum(curve * (1 + 0.02 * noise), RATED_KW)  # the controller caps power
+    power = np.where(curve >= RATED_KW, RATED_KW * (1 + 0.003 * noise), partial)
     power = np.where(stopped | (curve <= 0), 0.0, np.maximum(power, 0.0))
 
     # temperature: season + daily cycle + weather + noise
-    doy = np.array(
-        [(start + timedelta(days=d)).timetuple().tm_yday for d in range(days + 1)], dtype=float
-    )
-    day_i = (np.arange(n) + start.hour * 60 + start.minute) // 1440
-    season = 11.0 - 9.0 * np.cos(2 * np.pi * (doy[day_i] - 20.0) / 365.25)
+    season = 11.0 - 9.0 * np.cos(2 * np.pi * (doy - 20.0) / 365.25)
     daily = 4.0 * np.sin(2 * np.pi * (hour - 9.0) / 24.0)
     temp = season + daily + 2.5 * ar1(site, n, 1440.0) + 0.1 * own.standard_normal(n)
 
@@ -166,8 +196,6 @@ def generate_turbine(
     keep = own.random(n) >= 0.002
     for s, e in _episodes(own, n, 1 / 3, 5, 45):
         keep[s:e] = False
-    t0 = np.datetime64(start.replace(tzinfo=None), "us")
-    ts = t0 + np.arange(n).astype("timedelta64[m]")
     table = pa.table(
         {
             "timestamp": pa.array(ts[keep], pa.timestamp("us")),

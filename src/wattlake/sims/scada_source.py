@@ -7,7 +7,8 @@ The original contract, exactly:
   (``columns=wind_speed&columns=power``); unknown names are dropped silently, and when none is
   left the answer is **400** ``{"detail": "Invalid column names"}``; ``timestamp`` is added in
   front unless the caller listed it (then it stays where the caller put it, as in the
-  original); any real column may be asked for, ``id`` included; a repeated name appears once.
+  original); any real column may be asked for, ``id`` included; a name asked twice is answered
+  twice, the second time as ``name__1`` (what SQLAlchemy 2 labels it in the original).
   The answer is a JSON array of objects with the keys in that order, timestamps as ISO text
   without a zone (``2024-05-20T00:00:00``), rows in table order (``id``).
 - ``GET /data/{data_id}`` — ``{"timestamp","wind_speed","power","ambient_temperature","id"}``,
@@ -39,259 +40,46 @@ given a URL. On start, if the ``data`` table is empty, it is filled with the syn
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import math
 import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import pyarrow as pa
 import uvicorn
-from fastapi import FastAPI, HTTPException, Query, Request, Response
-from pydantic import BaseModel
+from starlette.types import Message, Receive, Scope, Send
 
+from wattlake.sims.scada_app import DEFAULT_LIMIT, MAX_LIMIT, create_app, encode_rows
 from wattlake.sims.scada_data import (
-    COLUMNS,
     DEFAULT_DAYS,
     DEFAULT_START,
-    VALUE_COLUMNS,
+    DEFAULT_TURBINE,
     generate_turbine,
     turbine_names,
 )
-from wattlake.sims.scada_store import Row, ScadaStore, open_store
+from wattlake.sims.scada_store import ScadaStore, load_csv, load_rows, open_store
 
 __all__ = [
-    "DEFAULT_LIMIT", "MAX_LIMIT", "ScadaSourceSim", "create_app", "load_csv", "load_rows", "redact_url",
+    "DEFAULT_LIMIT", "FAULTS", "MAX_LIMIT", "ScadaSourceSim", "SimRequest", "create_app", "encode_rows", "load_csv",
+    "load_rows", "redact_url",
 ]  # fmt: skip
 
-DEFAULT_LIMIT = 50_000
-MAX_LIMIT = 500_000
-DEFAULT_TURBINE = "WTG01"
-_INT4 = 2**31
-_ROW_KEYS = ("timestamp", *VALUE_COLUMNS, "id")
+
+FAULTS = ("500", "502", "503", "429", "truncate")
 
 
-class DataRow(BaseModel):
-    """One source row (``/data/{data_id}``); ``/data`` answers the requested subset of keys."""
+@dataclass(frozen=True)
+class SimRequest:
+    """One request the stand-in answered: path, raw query string, status, injected fault."""
 
-    timestamp: datetime
-    wind_speed: float | None
-    power: float | None
-    ambient_temperature: float | None
-    id: int
-
-
-class Turbine(BaseModel):
-    name: str
-    default: bool
-
-
-class Detail(BaseModel):
-    detail: str
-
-
-# -- loading ---------------------------------------------------------------------------------
-
-
-def _as_store(db: ScadaStore | str | None) -> tuple[ScadaStore, bool]:
-    if db is None or isinstance(db, str):
-        store = open_store(db)
-        store.ensure()
-        return store, True
-    return db, False
-
-
-def _default_name(store: ScadaStore) -> str:
-    return next((n for n, d in store.turbines() if d), DEFAULT_TURBINE)
-
-
-def _replace(store: ScadaStore, table: pa.Table, turbine: str | None) -> int:
-    known = [n for n, _ in store.turbines()]
-    default = _default_name(store)
-    name = turbine or default
-    n = store.replace(None if name == default else name, table)
-    if name not in known or default not in known:
-        others = [k for k in known if k != default]
-        store.set_turbines([default, *others, *([name] if name not in (default, *others) else [])])
-    return n
-
-
-def _parse_ts(v: Any) -> datetime | None:
-    if v is None or isinstance(v, datetime):
-        return v
-    return datetime.fromisoformat(str(v))
-
-
-def _opt_float(v: Any) -> float | None:
-    return None if v is None or v == "" else float(v)
-
-
-def load_rows(
-    db: ScadaStore | str | None,
-    rows: Iterable[Mapping[str, Any] | Sequence[Any]],
-    turbine: str | None = None,
-) -> int:
-    """Replace ``turbine``'s rows (default: the default turbine, i.e. the ``data`` table).
-
-    ``rows`` are mappings with ``timestamp, wind_speed, power, ambient_temperature`` or tuples in
-    that order; timestamps are datetimes or ISO text. Ids are 1…n in the given order. Returns
-    the number of rows. ``db`` is a store or a database URL.
-    """
-    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS[1:]}
-    for r in rows:
-        vals = [r.get(c) for c in COLUMNS[1:]] if isinstance(r, Mapping) else list(r)[:4]
-        cols["timestamp"].append(_parse_ts(vals[0]))
-        for c, v in zip(VALUE_COLUMNS, vals[1:], strict=True):
-            cols[c].append(_opt_float(v))
-    table = pa.table(
-        {
-            "timestamp": pa.array(cols["timestamp"], pa.timestamp("us")),
-            **{c: pa.array(cols[c], pa.float64()) for c in VALUE_COLUMNS},
-        }
-    )
-    store, own = _as_store(db)
-    try:
-        return _replace(store, table, turbine)
-    finally:
-        if own:
-            store.close()
-
-
-def load_csv(
-    path: str | Path, db: ScadaStore | str | None = None, turbine: str | None = None
-) -> int:
-    """Replace a turbine's rows with a CSV ``timestamp,wind_speed,power,ambient_temperature``
-    (the sample's layout; an ``id`` column, if any, is ignored and ids are renumbered 1…n in
-    file order). Values keep their full precision. Returns the number of rows."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return load_rows(db, list(csv.DictReader(f)), turbine)
-
-
-# -- the HTTP app ----------------------------------------------------------------------------
-
-
-def _naive_utc(t: datetime | None) -> datetime | None:
-    if t is None or t.tzinfo is None:
-        return t
-    return t.astimezone(UTC).replace(tzinfo=None)
-
-
-def _clean(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def encode_rows(keys: Sequence[str], rows: Sequence[Row]) -> bytes:
-    """The JSON array FastAPI would send for these rows (compact separators, ISO timestamps)."""
-    ti = keys.index("timestamp")
-    out = []
-    for r in rows:
-        vals = list(r)
-        t = vals[ti]
-        vals[ti] = t.isoformat() if t is not None else None
-        out.append(dict(zip(keys, vals, strict=True)))
-    try:
-        text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # NaN or infinity in the data: send null
-        out = [{k: _clean(v) for k, v in d.items()} for d in out]
-        text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode()
-
-
-def create_app(sim: ScadaSourceSim) -> FastAPI:
-    app = FastAPI(
-        title="Fonte — wind SCADA source (wattlake stand-in)",
-        version="1.0",
-        description=(
-            "1-minute wind-turbine data from the source table `data(id, timestamp, wind_speed, "
-            "power, ambient_temperature)`. The original contract plus `turbine` and "
-            "`limit`/`offset` (next page in the `Link` header)."
-        ),
-    )
-
-    def resolve(turbine: str | None) -> str | None:
-        if turbine is None or turbine == sim.default_turbine:
-            return None
-        if turbine not in sim.turbines:
-            raise HTTPException(status_code=404, detail="Turbine not found")
-        return turbine
-
-    @app.get(
-        "/data",
-        response_model=list[DataRow],
-        responses={400: {"model": Detail, "description": "No valid column name"}},
-        summary="Rows in [start_timestamp, end_timestamp), with the chosen columns",
-    )
-    def get_data(
-        request: Request,
-        start_timestamp: Annotated[
-            datetime | None, Query(description="Inclusive lower bound (ISO datetime)")
-        ] = None,
-        end_timestamp: Annotated[
-            datetime | None, Query(description="Exclusive upper bound (ISO datetime)")
-        ] = None,
-        columns: Annotated[
-            list[str] | None,
-            Query(description="Repeat for several: columns=wind_speed&columns=power"),
-        ] = None,
-        turbine: Annotated[
-            str | None, Query(description="Turbine name (default: the default turbine)")
-        ] = None,
-        limit: Annotated[
-            int | None,
-            Query(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT})"),
-        ] = None,
-        offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
-    ) -> Response:
-        if columns:
-            keys = list(dict.fromkeys(c for c in columns if c in COLUMNS))
-            if not keys:
-                raise HTTPException(status_code=400, detail="Invalid column names")
-            if "timestamp" not in keys:
-                keys.insert(0, "timestamp")
-        else:
-            keys = list(_ROW_KEYS)
-        which = resolve(turbine)
-        page = limit or DEFAULT_LIMIT
-        rows = sim.store.select(
-            which, keys, _naive_utc(start_timestamp), _naive_utc(end_timestamp), page + 1, offset
-        )
-        headers = {}
-        if len(rows) > page:
-            rows = rows[:page]
-            nxt = request.url.include_query_params(offset=offset + page, limit=page)
-            headers["Link"] = f'<{nxt}>; rel="next"'
-        return Response(encode_rows(keys, rows), media_type="application/json", headers=headers)
-
-    @app.get(
-        "/data/{data_id}",
-        response_model=DataRow,
-        responses={404: {"model": Detail, "description": "No row with this id"}},
-        summary="One row by id",
-    )
-    def get_data_by_id(
-        data_id: int,
-        turbine: Annotated[
-            str | None, Query(description="Turbine name (default: the default turbine)")
-        ] = None,
-    ) -> Response:
-        which = resolve(turbine)
-        row = sim.store.get(which, data_id) if -_INT4 <= data_id < _INT4 else None
-        if row is None:
-            raise HTTPException(status_code=404, detail="Data not found")
-        body = encode_rows(_ROW_KEYS, [row])[1:-1]
-        return Response(body, media_type="application/json")
-
-    @app.get("/turbines", response_model=list[Turbine], summary="The turbines served")
-    def get_turbines() -> list[Turbine]:
-        return [Turbine(name=n, default=n == sim.default_turbine) for n in sim.turbines]
-
-    return app
+    path: str
+    query: str
+    status: int
+    fault: str | None = None
 
 
 def redact_url(url: str) -> str:
@@ -323,7 +111,13 @@ class ScadaSourceSim:
     ``postgresql://…``. On start an empty ``data`` table is filled with ``turbines`` synthetic
     turbines (``WTG01`` the default) of ``days`` days from ``start``, deterministic per
     ``seed``; ``generate=False`` leaves it empty (then ``load_csv``). An already filled database
-    is served as it is.
+    is served as it is. ``timezone`` (IANA name): timestamps in that zone's wall time, with its
+    DST gap and repeated hour (default: a plain clock, i.e. UTC).
+
+    For clients' tests: ``requests`` lists every request answered (path, query, status);
+    ``fail_next(*kinds)`` makes the next requests fail, one kind each (see ``FAULTS``): ``500``,
+    ``502``, ``503`` and ``429`` answer that status (``Retry-After: 0`` on 429 and 503),
+    ``truncate`` sends the headers and half the body, then closes the connection.
     """
 
     def __init__(
@@ -335,11 +129,13 @@ class ScadaSourceSim:
         start: date | datetime | str = DEFAULT_START,
         days: int = DEFAULT_DAYS,
         generate: bool = True,
+        timezone: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.database_url, self.seed, self.n_turbines = database_url, seed, turbines
         self.start_at, self.days, self.generate = _as_datetime(start), days, generate
+        self.timezone = timezone
         self.host, self.port = host, port
         self.turbines: list[str] = []
         self.default_turbine = DEFAULT_TURBINE
@@ -348,6 +144,9 @@ class ScadaSourceSim:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self.app = create_app(self)
+        self.requests: list[SimRequest] = []
+        self._faults: list[str] = []
+        self._lock = threading.Lock()
 
     @property
     def store(self) -> ScadaStore:
@@ -365,9 +164,10 @@ class ScadaSourceSim:
         names = turbine_names(self.n_turbines)
         if store.row_count() == 0 and self.generate:
             for i, name in enumerate(names):
-                gen = generate_turbine(self.seed, i, self.start_at, self.days)
+                gen = generate_turbine(self.seed, i, self.start_at, self.days, self.timezone)
                 store.replace(None if i == 0 else name, gen.table)
-            store.set_turbines(names)
+            loaded = [n for n, _ in store.turbines() if n not in names]  # e.g. load_csv(turbine=)
+            store.set_turbines([*names, *loaded])
         elif not store.turbines():
             store.set_turbines(names[:1])
         self._refresh()
@@ -377,6 +177,53 @@ class ScadaSourceSim:
         listed = self._store.turbines()
         self.turbines = [n for n, _ in listed]
         self.default_turbine = next((n for n, d in listed if d), DEFAULT_TURBINE)
+
+    def fail_next(self, *kinds: str) -> None:
+        unknown = [k for k in kinds if k not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown faults {unknown}; use {FAULTS}")
+        with self._lock:
+            self._faults.extend(kinds)
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, with the fault queue in front and the request log behind."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self._lock:
+            fault = self._faults.pop(0) if self._faults else None
+        query = scope.get("query_string", b"").decode("latin-1")
+        status = 0
+        if fault is not None and fault.isdigit():
+            status = int(fault)
+            body = b'{"detail":"injected fault"}'
+            headers = [(b"content-type", b"application/json")]
+            headers += [(b"content-length", str(len(body)).encode())]
+            if status in (429, 503):
+                headers.append((b"retry-after", b"0"))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        else:
+
+            async def watch(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                elif fault == "truncate" and message["type"] == "http.response.body":
+                    body = message.get("body", b"")
+                    half = {"type": "http.response.body", "body": body[: len(body) // 2]}
+                    await send({**half, "more_body": True})
+                    self._log(scope, query, status, fault)
+                    # uvicorn closes the connection when the app fails after it began answering
+                    raise ConnectionAbortedError("injected fault: truncated answer")
+                await send(message)
+
+            await self.app(scope, receive, watch)
+        self._log(scope, query, status, fault)
+
+    def _log(self, scope: Scope, query: str, status: int, fault: str | None) -> None:
+        with self._lock:
+            self.requests.append(SimRequest(scope["path"], query, status, fault))
 
     def load_rows(
         self, rows: Iterable[Mapping[str, Any] | Sequence[Any]], turbine: str | None = None
@@ -398,7 +245,9 @@ class ScadaSourceSim:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self._asgi, interface="asgi3", log_level="critical", access_log=False, lifespan="off"
+        )  # critical: an injected truncation is an app error to uvicorn; keep it quiet
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._server, self._thread, self._sock = server, thread, sock
@@ -453,10 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--turbines", type=int, default=3)
     ap.add_argument("--start", default=DEFAULT_START.date().isoformat())
     ap.add_argument("--days", type=int, default=DEFAULT_DAYS)
+    ap.add_argument("--timezone", default=None, help="IANA zone of the logged wall time")
     a = ap.parse_args(argv)
     sim = ScadaSourceSim(
         a.database_url, seed=a.seed, turbines=a.turbines, start=a.start, days=a.days,
-        host=a.host, port=a.port,
+        timezone=a.timezone, host=a.host, port=a.port,
     )  # fmt: skip
     url = sim.start()
     print(f"Fonte stand-in at {url}/data (docs {url}/docs), turbines {sim.turbines}", flush=True)

@@ -14,21 +14,31 @@ Tables (created if missing):
 ``duckdb:///path.duckdb`` for a file, ``postgresql://…`` (``postgresql+psycopg2://`` accepted)
 for PostgreSQL. Reads take their own cursor / pooled connection, so the server's threads can
 read at once.
+
+``load_rows(db, rows, turbine=None)`` / ``load_csv(path, db, turbine=None)`` replace one
+turbine's rows (default: the default turbine, i.e. the ``data`` table) with real data, ids
+1…n in the given order; ``db`` is a store or a database URL.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
-from wattlake.sims.scada_data import COLUMNS, VALUE_COLUMNS, with_ids
+from wattlake.sims.scada_data import COLUMNS, DEFAULT_TURBINE, VALUE_COLUMNS, with_ids
 
 Row = tuple[Any, ...]
+_COPY_CHUNK = 200_000
+_CSV = pacsv.WriteOptions(include_header=False)
 
 _DDL_DUCKDB = """
 CREATE TABLE IF NOT EXISTS data (
@@ -242,28 +252,27 @@ class PostgresStore:
 
     def replace(self, turbine: str | None, table: pa.Table) -> int:
         rows = with_ids(table)
-        cols = rows.to_pydict()
-        records = zip(*(cols[c] for c in COLUMNS), strict=True)
+        if turbine is not None:
+            rows = rows.add_column(0, "turbine", pa.array([turbine] * rows.num_rows, pa.string()))
+        target = "data" if turbine is None else "turbine_data"
+        copy_sql = f"COPY {target} ({', '.join(rows.column_names)}) FROM STDIN (FORMAT CSV)"
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             if turbine is None:
                 cur.execute("DELETE FROM data")
-                copy_sql = f"COPY data ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                types = ["int4", "timestamp", "float8", "float8", "float8"]
             else:
                 cur.execute("DELETE FROM turbine_data WHERE turbine = %s", [turbine])
-                copy_sql = (
-                    f"COPY turbine_data (turbine, {', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                )
-                types = ["varchar", "int4", "timestamp", "float8", "float8", "float8"]
-            with cur.copy(copy_sql) as copy:
-                copy.set_types(types)
-                for rec in records:
-                    copy.write_row(rec if turbine is None else (turbine, *rec))
+            with cur.copy(copy_sql) as copy:  # CSV written by Arrow: shortest exact floats
+                for off in range(0, rows.num_rows, _COPY_CHUNK):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(rows.slice(off, _COPY_CHUNK), buf, _CSV)
+                    copy.write(buf.getvalue())
             if turbine is None:  # keep the SERIAL in step, like rows inserted by the ORM
                 cur.execute(
                     "SELECT setval(pg_get_serial_sequence('data', 'id'), "
                     "GREATEST((SELECT max(id) FROM data), 1))"
                 )
+        with self._pool.connection() as conn:  # fresh statistics: range scans use the index
+            conn.execute("ANALYZE data" if turbine is None else "ANALYZE turbine_data")
         return int(rows.num_rows)
 
     def select(
@@ -302,3 +311,78 @@ def open_store(url: str | None = None) -> ScadaStore:
     if url.startswith(("postgresql:", "postgres:", "postgresql+")):
         return PostgresStore(url)
     raise ValueError(f"unsupported database URL {url!r}: use duckdb:///path or postgresql://…")
+
+
+# -- loading real rows -----------------------------------------------------------------------
+
+
+def _as_store(db: ScadaStore | str) -> tuple[ScadaStore, bool]:
+    if isinstance(db, str):
+        store = open_store(db)
+        store.ensure()
+        return store, True
+    return db, False
+
+
+def _default_name(store: ScadaStore) -> str:
+    return next((n for n, d in store.turbines() if d), DEFAULT_TURBINE)
+
+
+def _replace(store: ScadaStore, table: pa.Table, turbine: str | None) -> int:
+    known = [n for n, _ in store.turbines()]
+    default = _default_name(store)
+    name = turbine or default
+    n = store.replace(None if name == default else name, table)
+    if name not in known or default not in known:
+        others = [k for k in known if k != default]
+        store.set_turbines([default, *others, *([name] if name not in (default, *others) else [])])
+    return n
+
+
+def _parse_ts(v: Any) -> datetime | None:
+    if v is None or isinstance(v, datetime):
+        return v
+    return datetime.fromisoformat(str(v))
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None or v == "" else float(v)
+
+
+def load_rows(
+    db: ScadaStore | str,
+    rows: Iterable[Mapping[str, Any] | Sequence[Any]],
+    turbine: str | None = None,
+) -> int:
+    """Replace ``turbine``'s rows (default: the default turbine, i.e. the ``data`` table).
+
+    ``rows`` are mappings with ``timestamp, wind_speed, power, ambient_temperature`` or tuples in
+    that order; timestamps are datetimes or ISO text. Ids are 1…n in the given order. Returns
+    the number of rows. ``db`` is a store or a database URL.
+    """
+    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS[1:]}
+    for r in rows:
+        vals = [r.get(c) for c in COLUMNS[1:]] if isinstance(r, Mapping) else list(r)[:4]
+        cols["timestamp"].append(_parse_ts(vals[0]))
+        for c, v in zip(VALUE_COLUMNS, vals[1:], strict=True):
+            cols[c].append(_opt_float(v))
+    table = pa.table(
+        {
+            "timestamp": pa.array(cols["timestamp"], pa.timestamp("us")),
+            **{c: pa.array(cols[c], pa.float64()) for c in VALUE_COLUMNS},
+        }
+    )
+    store, own = _as_store(db)
+    try:
+        return _replace(store, table, turbine)
+    finally:
+        if own:
+            store.close()
+
+
+def load_csv(path: str | Path, db: ScadaStore | str, turbine: str | None = None) -> int:
+    """Replace a turbine's rows with a CSV ``timestamp,wind_speed,power,ambient_temperature``
+    (the sample's layout; an ``id`` column, if any, is ignored and ids are renumbered 1…n in
+    file order). Values keep their full precision. Returns the number of rows."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return load_rows(db, list(csv.DictReader(f)), turbine)
