@@ -13,7 +13,7 @@ decides what it means. The body is read with a size limit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -70,11 +70,13 @@ def get_with_retries(
     *,
     what: str,
     limiter: RateLimiter | None = None,
+    check: Callable[[bytes], str | None] | None = None,
 ) -> Answer:
     """GET ``url`` until it answers something other than 429/5xx (or a transport failure).
 
     Raises :class:`~wattlake.errors.FetchError` naming ``what`` and the last problem when every
     attempt failed. Any other status (200, 400, 404 …) comes back as an :class:`Answer`.
+    ``check(body)`` of a 200 answer returns a problem (retried: a cut or garbled answer) or None.
     """
     limiter = limiter or shared_limiter(url)
     problem = "not attempted"
@@ -100,7 +102,10 @@ def get_with_retries(
                     if nxt is not None:
                         nxt = str(resp.request.url.join(nxt))
                     body = b"".join(parts)
-                    return Answer(resp.status_code, body, asked, attempt + 1, nxt)
+                    bad = check(body) if check and resp.status_code == 200 else None
+                    if bad is None:
+                        return Answer(resp.status_code, body, asked, attempt + 1, nxt)
+                    problem = f"bad answer from {asked}: {bad}"
         except httpx.TimeoutException as exc:
             problem = f"timeout ({type(exc).__name__})"
         except httpx.TransportError as exc:

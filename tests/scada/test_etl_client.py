@@ -117,3 +117,13 @@ def test_day_window_in_a_dst_zone() -> None:
     assert (hi - lo).total_seconds() == 25 * 3600
     lo, hi = day_window(date(2024, 3, 10), "America/Chicago")
     assert (hi - lo).total_seconds() == 23 * 3600
+
+
+def test_a_cut_or_garbled_200_is_retried() -> None:
+    bodies = iter([b'[{"timestamp": "2024-05-20T00:00:00", "pow', b'{"detail": "x"}', b"[]"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=next(bodies))
+
+    with client(handler) as c:
+        assert c.get_day(DayRequest(date(2024, 5, 20), "default", ("power",))) == b"[]"

@@ -285,3 +285,17 @@ def test_a_failing_push_leaves_the_target_unchanged(target: str) -> None:
         with pytest.raises(Exception, match="null value"):
             sink.push(gold, "default", ["wind_speed"], window)
     assert target_signals(target) == [] and target_rows(target) == {}
+
+
+def test_transient_source_faults_are_retried(runner: Runner, target: str) -> None:
+    with ScadaSourceSim(turbines=1, days=1) as sim:
+        sim.fail_next("503", "429", "truncate", "500")
+        client = ScadaClient(sim.base_url, policy=RetryPolicy(max_retries=4, backoff_s=0.01))
+        with ScadaTarget(target) as sink:
+            result = run_days(runner, plan([date(2024, 5, 20)]), client=client, push=sink.push_day)
+        client.close()
+        data = [r for r in sim.requests if r.path == "/data"]
+    assert [r.fault for r in data] == ["503", "429", "truncate", "500", None]
+    assert result.fetched == 1 and result.failed == 0 and result.run.failed_steps == []
+    gold = runner.engine.query("SELECT count(*) FROM scada_10min").column(0)[0].as_py()
+    assert gold > 280 and len(target_rows(target)) > 1100

@@ -112,13 +112,23 @@ class ScadaClient:
             if len(pages) >= MAX_PAGES:
                 raise FetchError(f"{what}: more than {MAX_PAGES} pages", hint="ask for less")
             answer = get_with_retries(
-                self._http, url, params, self.policy, what=what, limiter=self.limiter
-            )
+                self._http, url, params, self.policy, what=what, limiter=self.limiter,
+                check=json_array_problem,
+            )  # fmt: skip
             if answer.status != 200:
                 raise _refused(what, answer.status, answer.body, answer.url)
             pages.append(answer.body)
             url, params = answer.next_url, None
         return pages[0] if len(pages) == 1 else merge_pages(pages)
+
+
+def json_array_problem(body: bytes) -> str | None:
+    """Why ``body`` is not a whole JSON array (a cut answer is retried), or None."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"not JSON ({exc})"
+    return None if isinstance(doc, list) else f"not a JSON array ({type(doc).__name__})"
 
 
 def merge_pages(pages: list[bytes]) -> bytes:
