@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, TypeVar
 import pyarrow as pa
 
 from wattlake.config import Settings, get_settings
-from wattlake.engines import Engine, connect
+from wattlake.engines import Engine, Tx, connect
 from wattlake.errors import InputError, LakeError, WattlakeError
 from wattlake.lake import Artifact, Lake, Manifest, sha256_file
 from wattlake.parsing import FileReport, Parser
@@ -254,9 +254,18 @@ class Runner:
         return artifact
 
     def load_artifact(
-        self, spec: PipelineSpec, run: Run, artifact: Artifact, *, force: bool = False
+        self,
+        spec: PipelineSpec,
+        run: Run,
+        artifact: Artifact,
+        *,
+        force: bool = False,
+        also: Callable[[Tx], None] | None = None,
     ) -> FileReport:
-        """Parse ``artifact`` into silver in one transaction (skipped if already loaded)."""
+        """Parse ``artifact`` into silver in one transaction (skipped if already loaded).
+
+        ``also(tx)`` runs in that transaction after the silver rows (e.g. a source's
+        incremental gold update), so both commit together or not at all."""
         report = FileReport(artifact.key)
         # With replace_by_file only the key's own loaded version counts (a file changed back
         # to earlier content must load again); otherwise the same bytes under any name do.
@@ -284,6 +293,8 @@ class Runner:
                         f"{report.rows_loaded} loaded + {report.rows_rejected} rejected",
                         hint="this is a bug in the parser; please report it with the file",
                     )
+                if also is not None:
+                    also(tx)
                 self.runs.write_rejects(tx, run.run_id, report.rejects)
                 self.manifest.mark_loaded(tx, artifact)
                 if spec.replace_by_file:  # this version is now the only one of the key in silver

@@ -67,7 +67,7 @@ def test_sample_day_equals_pandas_and_reruns_change_nothing(
     assert (result.fetched, result.skipped, result.failed) == (1, 0, 0)
     assert result.rows_loaded == 1440 * 2 and result.rows_rejected == 0
     assert [(s.name, s.status) for s in result.run.steps] == [
-        ("fetch", "ok"), ("silver", "ok"), ("gold", "ok"), ("sink", "ok"),
+        ("fetch", "ok"), ("silver", "ok"), ("sink", "ok"),
     ]  # fmt: skip
     assert target_signals(target) == list(enumerate(DEFAULT_NAMES, start=1))
     got = target_rows(target)

@@ -6,10 +6,10 @@
   the answer goes to bronze as received (key ``<turbine>/<zone>/<day>/<columns>.json``). A day
   whose newest bronze copy was fetched after the day ended is complete and is not fetched
   again (loaded → skipped; not loaded → loaded from bronze); ``refresh=True`` fetches anyway.
-* **silver** — ``Runner.load_artifact``: one transaction; the day's earlier rows (same key) are
-  replaced, so a corrected day overwrites and a re-run changes nothing.
-* **gold** — the day's 10-minute buckets (the day widened to whole buckets) are recomputed from
-  silver with the ``scada_10min`` model's SQL, in one transaction (DuckDB or PostgreSQL).
+* **silver + gold** — ``Runner.load_artifact``, one transaction: the day's earlier rows (same
+  key) are replaced, so a corrected day overwrites and a re-run changes nothing; in the same
+  transaction the turbine's 10-minute buckets covering the day (widened to whole buckets) are
+  recomputed from silver with the ``scada_10min`` model's SQL (DuckDB or PostgreSQL).
 * **sink** — with a target, the day's statistics are pushed (:mod:`wattlake.sinks.scada_target`):
   one transaction per day; a failed day leaves the target as it was.
 
@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wattlake.engines import Engine, load_model
+from wattlake.engines import Engine, Tx, load_model
 from wattlake.errors import FetchError, InputError
 from wattlake.lake import Artifact
 from wattlake.parsing import FileReport, Parser
@@ -201,7 +201,6 @@ def _one(
     lo, hi = req.window_utc
     if row is not None and _aware(row["fetched_at"]) >= hi and row["loaded_at"] is not None:
         result.skipped += 1
-        changed = False
     else:
         artifact: Artifact | None
         if row is not None and _aware(row["fetched_at"]) >= hi:
@@ -213,19 +212,16 @@ def _one(
                 result.failed += 1
                 return False, True
             result.fetched += 1
-        report = runner.load_artifact(spec, run, artifact)
+        # Silver and the day's gold bins commit together (one transaction).
+        report = runner.load_artifact(
+            spec, run, artifact, also=lambda tx: rebuild_window_tx(tx, req.turbine, lo, hi)
+        )
         result.reports.append(report)
         if run.steps[-1].name == "silver" and run.steps[-1].status == "failed":
             result.failed += 1
             return False, False
-        changed = not report.skipped
-    if changed:
-        with run.step("gold", f"scada_10min {req.turbine} {req.day}", reraise=False) as step:
-            step.rows_loaded = rebuild_window(runner.engine, req.turbine, lo, hi)
-            result.gold_rows += step.rows_loaded
-        if run.steps[-1].status == "failed":
-            result.failed += 1
-            return False, False
+        if not report.skipped:
+            result.gold_rows += count_window(runner.engine, req.turbine, lo, hi)
     return True, False
 
 
@@ -288,21 +284,31 @@ def window_sql() -> str:
     return sql.replace("FROM scada_samples", source, 1)
 
 
-def rebuild_window(engine: Engine, turbine: str, lo: datetime, hi: datetime) -> int:
-    """Recompute the turbine's buckets covering ``[lo, hi)`` from silver; returns how many."""
+def rebuild_window_tx(tx: Tx, turbine: str, lo: datetime, hi: datetime) -> None:
+    """Recompute (in ``tx``) the turbine's buckets covering ``[lo, hi)`` from silver."""
     a, b = _buckets(lo, hi)
     p = {"turbine": turbine, "lo": a, "hi": b}
+    tx.execute(
+        "DELETE FROM scada_10min WHERE turbine = $turbine AND bucket_start_utc >= $lo "
+        "AND bucket_start_utc < $hi",
+        p,
+    )
+    tx.execute(f"INSERT INTO scada_10min ({GOLD_COLUMNS}) {window_sql()}", p)
+
+
+def rebuild_window(engine: Engine, turbine: str, lo: datetime, hi: datetime) -> int:
+    """Recompute the turbine's buckets covering ``[lo, hi)``; returns how many there are."""
     with engine.transaction() as tx:
-        tx.execute(
-            "DELETE FROM scada_10min WHERE turbine = $turbine AND bucket_start_utc >= $lo "
-            "AND bucket_start_utc < $hi",
-            p,
-        )
-        tx.execute(f"INSERT INTO scada_10min ({GOLD_COLUMNS}) {window_sql()}", p)
+        rebuild_window_tx(tx, turbine, lo, hi)
+    return count_window(engine, turbine, lo, hi)
+
+
+def count_window(engine: Engine, turbine: str, lo: datetime, hi: datetime) -> int:
+    a, b = _buckets(lo, hi)
     n = engine.query(
         "SELECT count(*) FROM scada_10min WHERE turbine = $turbine AND bucket_start_utc >= $lo "
         "AND bucket_start_utc < $hi",
-        p,
+        {"turbine": turbine, "lo": a, "hi": b},
     )
     return int(n.column(0)[0].as_py())
 
