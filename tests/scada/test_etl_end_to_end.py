@@ -299,3 +299,27 @@ def test_transient_source_faults_are_retried(runner: Runner, target: str) -> Non
     assert result.fetched == 1 and result.failed == 0 and result.run.failed_steps == []
     gold = runner.engine.query("SELECT count(*) FROM scada_10min").column(0)[0].as_py()
     assert gold > 280 and len(target_rows(target)) > 1100
+
+
+def test_a_failed_load_keeps_nothing_and_resumes_from_bronze(
+    runner: Runner, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wattlake.sources.scada.pipeline as pipeline
+
+    with ScadaSourceSim(turbines=1, days=1) as sim:
+        monkeypatch.setattr(pipeline, "window_sql", lambda: "SELECT no_such_column FROM nowhere")
+        failed = etl(runner, sim, target, [date(2024, 5, 20)])
+        assert (failed.fetched, failed.failed) == (1, 1)
+        assert [(s.name, s.status) for s in failed.run.steps] == [
+            ("fetch", "ok"),
+            ("silver", "failed"),
+        ]
+        for table in ("scada_samples", "scada_10min"):  # gold failed: silver rolled back too
+            assert runner.engine.query(f"SELECT count(*) FROM {table}").column(0)[0].as_py() == 0
+        assert target_rows(target) == {}
+        monkeypatch.undo()
+        n = len(sim.requests)
+        again = etl(runner, sim, target, [date(2024, 5, 20)])
+        assert (again.fetched, again.from_bronze, again.failed) == (0, 1, 0)
+        assert len(sim.requests) == n  # loaded from bronze, not fetched
+    assert len(target_rows(target)) > 1100
