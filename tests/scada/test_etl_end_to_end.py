@@ -323,3 +323,46 @@ def test_a_failed_load_keeps_nothing_and_resumes_from_bronze(
         assert (again.fetched, again.from_bronze, again.failed) == (0, 1, 0)
         assert len(sim.requests) == n  # loaded from bronze, not fetched
     assert len(target_rows(target)) > 1100
+
+
+def test_a_target_created_by_the_original_is_reused(runner: Runner, target: str) -> None:
+    """The seed's Alvo models (SQLAlchemy), written from seed-systems.md C.5, with signals the
+    original loaded already: we keep its tables and ids and add no columns."""
+    from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, String, create_engine
+    from sqlalchemy.orm import Session, declarative_base
+
+    base = declarative_base()
+
+    class Signal(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "signal"
+        id = Column(Integer, primary_key=True, index=True)
+        name = Column(String, unique=True, index=True)
+
+    class Data(base):  # type: ignore[misc, valid-type]
+        __tablename__ = "data"
+        timestamp = Column(DateTime, primary_key=True, index=True)
+        signal_id = Column(Integer, ForeignKey("signal.id"), primary_key=True)
+        value = Column(Float, nullable=False)
+
+    engine = create_engine(target.replace("postgresql://", "postgresql+psycopg://"))
+    base.metadata.create_all(engine)
+    with Session(engine) as s:
+        s.add_all([Signal(name="power_mean"), Signal(name="power_std")])
+        s.commit()
+    engine.dispose()
+    with ScadaSourceSim(turbines=1, days=1) as sim:
+        etl(runner, sim, target, [date(2024, 5, 20)])
+    signals = target_signals(target)
+    assert signals[:2] == [(1, "power_mean"), (2, "power_std")]
+    assert sorted(n for _i, n in signals) == sorted(DEFAULT_NAMES)
+    import psycopg
+
+    with psycopg.connect(target) as conn:
+        cols = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    assert cols == [
+        ("data", "timestamp"), ("data", "signal_id"), ("data", "value"),
+        ("signal", "id"), ("signal", "name"),
+    ]  # fmt: skip
