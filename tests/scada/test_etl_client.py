@@ -10,8 +10,13 @@ import httpx
 import pytest
 
 from wattlake.errors import FetchError, SourceResponseError
-from wattlake.http import RetryPolicy
-from wattlake.sources.scada.client import DayRequest, ScadaClient, day_window, merge_pages
+from wattlake.sources.scada.client import (
+    DayRequest,
+    RetryPolicy,
+    ScadaClient,
+    day_window,
+    merge_pages,
+)
 
 FAST = RetryPolicy(max_retries=3, backoff_s=0.001)
 

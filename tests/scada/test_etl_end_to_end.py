@@ -21,11 +21,10 @@ from tests.scada.etl_support import (
     target_rows,
     target_signals,
 )
-from wattlake.http import RetryPolicy
 from wattlake.pipeline import Runner
 from wattlake.sims.scada_source import ScadaSourceSim
 from wattlake.sinks.scada_target import ScadaTarget
-from wattlake.sources.scada.client import ScadaClient, day_window
+from wattlake.sources.scada.client import RetryPolicy, ScadaClient, day_window
 from wattlake.sources.scada.pipeline import plan, push_days, run_days
 
 pytestmark = pytest.mark.usefixtures("pg_available")

@@ -5,26 +5,42 @@ One request per turbine and day: ``GET {base}/data?start_timestamp=…&end_times
 clock (no zone: the source stores ``timestamp without time zone``) for the calendar day in
 ``zone``. Without a turbine the source serves its default turbine (the original contract).
 
-Retries and pacing are the shared mechanism (:mod:`wattlake.http`): 429, 5xx, timeouts and
-connection failures are retried with exponential backoff; a 400 (``Invalid column names``) or
-404 is the source's final answer and raises :class:`~wattlake.errors.SourceResponseError`.
+Retries and pacing are the shared mechanism (:mod:`wattlake.http`, ``Pacer``): 429, 5xx,
+timeouts, connection failures and a 200 that is not a whole JSON array (a cut answer) are
+retried with exponential backoff; a 400 (``Invalid column names``) or 404 is the source's final
+answer and raises :class:`~wattlake.errors.SourceResponseError`. Pages (``Link: <…>;
+rel="next"``) are followed and joined into one array.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from wattlake.errors import FetchError, SourceResponseError
-from wattlake.http import RetryPolicy, get_with_retries, shared_limiter
+from wattlake.http import Answer, Pacer, Retry, send
 from wattlake.sources.scada.schema import DEFAULT_TURBINE
 
-DEFAULT_SOURCE_URL = "http://localhost:8000"
-MAX_PAGES = 1000  # where the original's source API listened
+DEFAULT_SOURCE_URL = "http://localhost:8000"  # where the original's source API listened
+MAX_PAGES = 1000
+_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*rel="?next"?', re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """``max_retries`` more attempts after the first, ``backoff_s * 2**attempt`` apart;
+    ``min_interval_s`` between request starts to the host (shared in the process)."""
+
+    max_retries: int = 4
+    backoff_s: float = 0.5
+    min_interval_s: float = 0.0
+    max_bytes: int = 256 * 1024 * 1024
 
 
 def day_window(day: date, zone: str = "UTC") -> tuple[datetime, datetime]:
@@ -82,7 +98,10 @@ class ScadaClient:
             raise ValueError("timeout must be > 0")
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
-        self.limiter = shared_limiter(self.base_url)
+        self.pacer = Pacer(
+            self.base_url, name="SCADA source", min_interval_s=self.policy.min_interval_s,
+            max_retries=self.policy.max_retries, backoff_s=self.policy.backoff_s,
+        )  # fmt: skip
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
@@ -104,22 +123,33 @@ class ScadaClient:
 
     def get_day(self, req: DayRequest) -> bytes:
         """The answer body for ``req``, exactly as received (a JSON array)."""
-        what = f"SCADA source {req.key}"
         url: str | None = f"{self.base_url}/data"
         params: list[tuple[str, str]] | None = req.params
         pages: list[bytes] = []
         while url is not None:
             if len(pages) >= MAX_PAGES:
-                raise FetchError(f"{what}: more than {MAX_PAGES} pages", hint="ask for less")
-            answer = get_with_retries(
-                self._http, url, params, self.policy, what=what, limiter=self.limiter,
-                check=json_array_problem,
+                raise FetchError(f"SCADA source {req.key}: more than {MAX_PAGES} pages",
+                                 hint="ask for fewer days or columns")  # fmt: skip
+            here, query = url, params
+            answer: Answer = self.pacer.call(
+                req.key, partial(self._attempt, here, query),
+                hint="check that the source answers (--source-url, network) and run again; "
+                "days already fetched are not fetched again",
             )  # fmt: skip
             if answer.status != 200:
-                raise _refused(what, answer.status, answer.body, answer.url)
+                raise _refused(f"SCADA source {req.key}", answer.status, answer.body, here)
             pages.append(answer.body)
-            url, params = answer.next_url, None
+            nxt = _NEXT.search(answer.headers.get("link", ""))
+            url, params = (str(httpx.URL(here).join(nxt.group(1))), None) if nxt else (None, None)
         return pages[0] if len(pages) == 1 else merge_pages(pages)
+
+    def _attempt(self, url: str, params: list[tuple[str, str]] | None) -> Answer | Retry:
+        got = send(self._http, "GET", url, max_bytes=self.policy.max_bytes, params=params)
+        if isinstance(got, Answer) and got.status == 200:
+            problem = json_array_problem(got.body)
+            if problem is not None:
+                return Retry(f"bad answer: {problem}")
+        return got
 
 
 def json_array_problem(body: bytes) -> str | None:
