@@ -260,12 +260,14 @@ class Runner:
         artifact: Artifact,
         *,
         force: bool = False,
+        before: Callable[[Tx], None] | None = None,
         also: Callable[[Tx], None] | None = None,
     ) -> FileReport:
         """Parse ``artifact`` into silver in one transaction (skipped if already loaded).
 
-        ``also(tx)`` runs in that transaction after the silver rows (e.g. a source's
-        incremental gold update), so both commit together or not at all."""
+        ``before(tx)`` and ``also(tx)`` run in that transaction before and after the silver
+        rows (e.g. a source's own replacement rule, an incremental gold update), so everything
+        commits together or not at all."""
         report = FileReport(artifact.key)
         # With replace_by_file only the key's own loaded version counts (a file changed back
         # to earlier content must load again); otherwise the same bytes under any name do.
@@ -277,6 +279,8 @@ class Runner:
         with run.step("silver", artifact.key, reraise=False) as step:
             parser = spec.parser_for(artifact.name)
             with self.engine.transaction() as tx:
+                if before is not None:
+                    before(tx)
                 if spec.replace_by_file:
                     for table in spec.tables:
                         tx.execute(

@@ -306,7 +306,7 @@ def test_a_failed_load_keeps_nothing_and_resumes_from_bronze(
     import wattlake.sources.scada.pipeline as pipeline
 
     with ScadaSourceSim(turbines=1, days=1) as sim:
-        monkeypatch.setattr(pipeline, "window_sql", lambda: "SELECT no_such_column FROM nowhere")
+        monkeypatch.setattr(pipeline, "window_sql", lambda *a: "SELECT no_such_column FROM nowhere")
         failed = etl(runner, sim, target, [date(2024, 5, 20)])
         assert (failed.fetched, failed.failed) == (1, 1)
         assert [(s.name, s.status) for s in failed.run.steps] == [

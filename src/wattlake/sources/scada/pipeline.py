@@ -6,10 +6,11 @@
   the answer goes to bronze as received (key ``<turbine>/<zone>/<day>/<columns>.json``). A day
   whose newest bronze copy was fetched after the day ended is complete and is not fetched
   again (loaded → skipped; not loaded → loaded from bronze); ``refresh=True`` fetches anyway.
-* **silver + gold** — ``Runner.load_artifact``, one transaction: the day's earlier rows (same
-  key) are replaced, so a corrected day overwrites and a re-run changes nothing; in the same
-  transaction the turbine's 10-minute buckets covering the day (widened to whole buckets) are
-  recomputed from silver with the ``scada_10min`` model's SQL (DuckDB or PostgreSQL).
+* **silver + gold** — ``Runner.load_artifact``, one transaction: the turbine's samples of
+  those columns in that day are replaced by the answer's, so a corrected day overwrites and a
+  re-run (same bytes) changes nothing; in the same transaction the turbine's 10-minute buckets
+  covering the day (widened to whole buckets) are recomputed from silver with the
+  ``scada_10min`` model's SQL (DuckDB or PostgreSQL).
 * **sink** — with a target, the day's statistics are pushed (:mod:`wattlake.sinks.scada_target`):
   one transaction per day; a failed day leaves the target as it was.
 
@@ -70,7 +71,6 @@ PIPELINE = PipelineSpec(
     models=("scada_10min",),
     parser_for=_needs_request,
     file_patterns=("*.json",),
-    replace_by_file=True,
 )
 
 
@@ -212,10 +212,7 @@ def _one(
                 result.failed += 1
                 return False, True
             result.fetched += 1
-        # Silver and the day's gold bins commit together (one transaction).
-        report = runner.load_artifact(
-            spec, run, artifact, also=lambda tx: rebuild_window_tx(tx, req.turbine, lo, hi)
-        )
+        report = _load(runner, run, spec, req, artifact)
         result.reports.append(report)
         if run.steps[-1].name == "silver" and run.steps[-1].status == "failed":
             result.failed += 1
@@ -246,6 +243,37 @@ def _push(
         result.failed += 1
 
 
+def _load(
+    runner: Runner, run: Run, spec: PipelineSpec, req: DayRequest, artifact: Artifact
+) -> FileReport:
+    """Load one day's answer unless this version of its key is loaded. In one transaction: the
+    day's samples of these columns go (whatever answer loaded them: a corrected day leaves no
+    stale minute), the answer's rows come in, the day's gold bins are recomputed and the key's
+    other versions are unmarked. Deleting by day and turbine uses the silver key (PostgreSQL)
+    and zone maps (DuckDB); deleting by ``_source_file`` would scan all of silver per day."""
+    if runner.manifest.is_loaded(SOURCE, artifact.sha256, req.key):
+        report = FileReport(artifact.key, skipped=True)
+        report.note = "already loaded (same sha256)"
+        return report
+    lo, hi = req.window_utc
+    p: dict[str, Any] = {"turbine": req.turbine, "lo": lo, "hi": hi}
+    p.update({f"c{i}": c for i, c in enumerate(req.columns)})
+    signals = ", ".join(f"$c{i}" for i in range(len(req.columns)))
+
+    def before(tx: Tx) -> None:
+        tx.execute(
+            f"DELETE FROM scada_samples WHERE turbine = $turbine AND signal IN ({signals}) "
+            "AND ts_utc >= $lo AND ts_utc < $hi",
+            p,
+        )
+
+    def also(tx: Tx) -> None:
+        rebuild_window_tx(tx, req.turbine, lo, hi, req.columns)
+        runner.manifest.unmark(tx, SOURCE, req.key, keep_sha256=artifact.sha256)
+
+    return runner.load_artifact(spec, run, artifact, force=True, before=before, also=also)
+
+
 def _fetch(
     runner: Runner, http: ScadaClient, run: Run, spec: PipelineSpec, req: DayRequest
 ) -> Artifact | None:
@@ -272,28 +300,36 @@ def _buckets(lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
     return datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)
 
 
-def window_sql() -> str:
-    """The ``scada_10min`` model restricted to one turbine and ``[$lo, $hi)`` of silver."""
+def window_sql(only: str = "") -> str:
+    """The ``scada_10min`` model restricted to one turbine and ``[$lo, $hi)`` of silver (and
+    the extra condition ``only``)."""
     sql = load_model("scada_10min").sql
     source = (
         "FROM (SELECT * FROM scada_samples WHERE turbine = $turbine AND ts_utc >= $lo "
-        "AND ts_utc < $hi) AS scada_samples"
+        f"AND ts_utc < $hi{only}) AS scada_samples"
     )
     if sql.count("FROM scada_samples") != 1:
         raise RuntimeError("scada_10min.sql must read scada_samples exactly once")
     return sql.replace("FROM scada_samples", source, 1)
 
 
-def rebuild_window_tx(tx: Tx, turbine: str, lo: datetime, hi: datetime) -> None:
-    """Recompute (in ``tx``) the turbine's buckets covering ``[lo, hi)`` from silver."""
+def rebuild_window_tx(
+    tx: Tx, turbine: str, lo: datetime, hi: datetime, signals: Sequence[str] | None = None
+) -> None:
+    """Recompute (in ``tx``) the turbine's buckets covering ``[lo, hi)`` from silver (only
+    ``signals``' when given)."""
     a, b = _buckets(lo, hi)
-    p = {"turbine": turbine, "lo": a, "hi": b}
+    p: dict[str, Any] = {"turbine": turbine, "lo": a, "hi": b}
+    only = ""
+    if signals:
+        p.update({f"s{i}": s for i, s in enumerate(signals)})
+        only = " AND signal IN (" + ", ".join(f"$s{i}" for i in range(len(signals))) + ")"
     tx.execute(
         "DELETE FROM scada_10min WHERE turbine = $turbine AND bucket_start_utc >= $lo "
-        "AND bucket_start_utc < $hi",
+        f"AND bucket_start_utc < $hi{only}",
         p,
     )
-    tx.execute(f"INSERT INTO scada_10min ({GOLD_COLUMNS}) {window_sql()}", p)
+    tx.execute(f"INSERT INTO scada_10min ({GOLD_COLUMNS}) {window_sql(only)}", p)
 
 
 def rebuild_window(engine: Engine, turbine: str, lo: datetime, hi: datetime) -> int:
