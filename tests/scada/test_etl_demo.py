@@ -22,7 +22,7 @@ def test_demo_without_postgres_uses_a_duckdb_target(
     out = io.StringIO()
     paths = demo.run(runner, Console(file=out, soft_wrap=True))
     text = out.getvalue()
-    assert "6 days fetched" in text and "no local PostgreSQL" in text and "duckdb" in text
+    assert "6 turbine-days fetched" in text and "no local PostgreSQL" in text and "duckdb" in text
     assert paths[0] == "/v1/scada/turbines"
     path = runner.settings.home / "scada_target.duckdb"
     with duckdb.connect(str(path)) as con:
@@ -32,5 +32,5 @@ def test_demo_without_postgres_uses_a_duckdb_target(
     assert "WTG02/power_std" in names and n is not None and n[0] > 3 * 2 * 144 * 7
     out = io.StringIO()
     demo.run(runner, Console(file=out, soft_wrap=True))
-    assert "0 days fetched, 6 already loaded" in out.getvalue()
+    assert "0 turbine-days fetched, 6 already loaded" in out.getvalue()
     assert "0 inserted or changed" in out.getvalue()

@@ -53,7 +53,7 @@ def run(runner: Runner, console: Console) -> list[str]:
         kind = target.kind
     console.print(
         f"[bold]Wind SCADA[/] (source stand-in at {escape(sim.base_url)}): {START}..{days[-1]}, "
-        f"default turbine + WTG02, WTG03: {result.fetched} days fetched, "
+        f"default turbine + WTG02, WTG03: {result.fetched} turbine-days fetched, "
         f"{result.skipped} already loaded, {result.rows_loaded:,} samples, "
         f"{result.gold_rows:,} 10-minute buckets (run {result.run.run_id})"
     )
