@@ -365,3 +365,16 @@ def test_a_target_created_by_the_original_is_reused(runner: Runner, target: str)
         ("data", "timestamp"), ("data", "signal_id"), ("data", "value"),
         ("signal", "id"), ("signal", "name"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
+def test_a_day_fetched_before_it_ended_is_fetched_again(runner: Runner, target: str) -> None:
+    from datetime import UTC
+
+    today = datetime.now(UTC).date()
+    with ScadaSourceSim(turbines=1, start=today, days=1) as sim:
+        first = etl(runner, sim, target, [today])
+        second = etl(runner, sim, target, [today])
+        fetches = [r for r in sim.requests if r.path == "/data"]
+    assert (first.fetched, second.fetched, second.skipped) == (1, 1, 0)
+    assert len(fetches) == 2
