@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
@@ -35,8 +36,8 @@ from wattlake.engines import Engine, Tx, load_model
 from wattlake.errors import FetchError, InputError
 from wattlake.lake import Artifact
 from wattlake.parsing import FileReport, Parser
-from wattlake.pipeline import PipelineSpec, Progress, Runner
-from wattlake.runs import Run
+from wattlake.pipeline import PipelineSpec, Progress, Runner, prefetch
+from wattlake.runs import Run, Step
 from wattlake.sources.scada.client import DEFAULT_SOURCE_URL, DayRequest, ScadaClient, day_window
 from wattlake.sources.scada.parse import day_parser
 from wattlake.sources.scada.schema import (
@@ -50,6 +51,7 @@ from wattlake.sources.scada.schema import (
     check_columns,
     check_turbine,
 )
+from wattlake.tables import utcnow
 
 SOURCE = "scada"
 MAX_CONSECUTIVE_FAILURES = 3
@@ -157,14 +159,18 @@ def run_days(
     }  # fmt: skip
     run = runner.runs.start(PIPELINE.name, params)
     result = ScadaRun(run, requests, target)
+    fetched: Iterator[_Fetched] | None = None
     try:
         known = {} if refresh else runner.manifest.newest_by_key(SOURCE)
+        rows = {r.key: row for r in requests if _complete(row := known.get(r.key), r)}
+        # The days to fetch are fetched in a background thread, two ahead of the loads.
+        fetched = prefetch(_fetch_all(http, [r for r in requests if r.key not in rows]), 2)
         failures = 0
         done = 0
         for day, group in groupby(requests, key=lambda r: r.day):
             ready: dict[str, Sequence[str]] = {}
             for req in group:
-                ok, fetch_failed = _one(runner, http, result, req, known.get(req.key))
+                ok, fetch_failed = _one(runner, http, result, req, rows.get(req.key), fetched)
                 if ok:
                     ready[req.turbine] = req.columns
                 failures = failures + 1 if fetch_failed else 0
@@ -183,10 +189,40 @@ def run_days(
         run.finish(exc)
         raise
     finally:
+        close = getattr(fetched, "close", None)  # stop the fetch thread on an error
+        if close is not None:
+            close()
         if own:
             http.close()
     run.finish()
     return result
+
+
+def _complete(row: dict[str, Any] | None, req: DayRequest) -> bool:
+    """Is this bronze copy of the day complete (fetched after the day ended)?"""
+    return row is not None and _aware(row["fetched_at"]) >= req.window_utc[1]
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A fetch done in the background thread: the body or the error, and how long it took."""
+
+    req: DayRequest
+    body: bytes | None
+    error: Exception | None
+    started: datetime
+    seconds: float
+
+
+def _fetch_all(http: ScadaClient, requests: list[DayRequest]) -> Iterator[_Fetched]:
+    for req in requests:
+        started, t0 = utcnow(), time.perf_counter()
+        try:
+            body: bytes | None = http.get_day(req)
+            error: Exception | None = None
+        except Exception as exc:
+            body, error = None, exc
+        yield _Fetched(req, body, error, started, time.perf_counter() - t0)
 
 
 def _one(
@@ -195,19 +231,23 @@ def _one(
     result: ScadaRun,
     req: DayRequest,
     row: dict[str, Any] | None,
+    fetched: Iterator[_Fetched],
 ) -> tuple[bool, bool]:
-    """One turbine-day; returns (its data is in gold, its fetch failed)."""
+    """One turbine-day (``row``: its complete bronze copy, if any); returns (its data is in
+    gold, its fetch failed)."""
     run, spec = result.run, spec_for(req)
     lo, hi = req.window_utc
-    if row is not None and _aware(row["fetched_at"]) >= hi and row["loaded_at"] is not None:
+    if row is not None and row["loaded_at"] is not None:
         result.skipped += 1
     else:
         artifact: Artifact | None
-        if row is not None and _aware(row["fetched_at"]) >= hi:
+        if row is not None:
             result.from_bronze += 1
             artifact = runner.manifest.artifact(row)
         else:
-            artifact = _fetch(runner, http, run, spec, req)
+            got = next(fetched)
+            assert got.req == req, "fetches come in request order"
+            artifact = _store(runner, http, run, spec, got)
             if artifact is None:
                 result.failed += 1
                 return False, True
@@ -274,19 +314,29 @@ def _load(
     return runner.load_artifact(spec, run, artifact, force=True, before=before, also=also)
 
 
-def _fetch(
-    runner: Runner, http: ScadaClient, run: Run, spec: PipelineSpec, req: DayRequest
+def _store(
+    runner: Runner, http: ScadaClient, run: Run, spec: PipelineSpec, got: _Fetched
 ) -> Artifact | None:
-    artifact = None
-    with run.step("fetch", req.key, reraise=False) as step:
-        body = http.get_day(req)
+    """Record the fetch step and put the answer in bronze; None if either failed."""
+    req, step, artifact = got.req, Step("fetch", got.req.key), None
+    t0 = time.perf_counter()
+    if got.error is not None:
+        step.status, step.error = "failed", f"{type(got.error).__name__}: {got.error}"
+    else:
+        assert got.body is not None
         params = {
             "url": http.url(req), "day": str(req.day), "turbine": req.turbine,
-            "columns": list(req.columns), "zone": req.zone, "bytes": len(body),
+            "columns": list(req.columns), "zone": req.zone, "bytes": len(got.body),
         }  # fmt: skip
-        artifact = runner.store(spec, run, req.key, io.BytesIO(body), params)
-        step.rows_read = 0
-    return artifact if run.steps[-1].status == "ok" else None
+        try:
+            artifact = runner.store(spec, run, req.key, io.BytesIO(got.body), params)
+        except Exception as exc:
+            step.status, step.error = "failed", f"{type(exc).__name__}: {exc}"
+    run.steps.append(step)
+    run.log.record_step(
+        run, len(run.steps), step, got.started, got.seconds + time.perf_counter() - t0
+    )
+    return artifact
 
 
 def _aware(ts: datetime) -> datetime:
