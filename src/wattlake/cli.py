@@ -638,6 +638,8 @@ def config() -> None:
     rows: dict[str, Any] = {
         "WATTLAKE_HOME": s.home, "lake": s.lake_root, "warehouse": _redact(s.warehouse_url),
         "meter timezone": s.meter_timezone, "API keys": "set" if s.api_keys else "not set",
+        "SCADA source": s.scada_source_url, "SCADA timezone": s.scada_timezone,
+        "SCADA target": _redact(s.scada_target) if s.scada_target else "not set",
     }  # fmt: skip
     for k, v in rows.items():
         console.print(f"[bold]{k}[/]: {v}")

@@ -115,9 +115,9 @@ def ten_minutes(
     if len(names) > MAX_SIGNALS:
         raise HTTPException(422, f"at most {MAX_SIGNALS} signals per request, got {len(names)}")
     known = runner.engine.query(
-        "SELECT count(*) FROM scada_10min WHERE turbine = $t", {"t": turbine}
-    ).column(0)[0]
-    if not known.as_py():
+        "SELECT 1 AS found FROM scada_10min WHERE turbine = $t LIMIT 1", {"t": turbine}
+    )
+    if not known.num_rows:
         raise NotFoundError(
             f"no 10-minute data for turbine {turbine}",
             hint="list turbines at /v1/scada/turbines; load days with `wattlake run scada`",
