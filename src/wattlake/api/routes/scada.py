@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, Page, query_page
+from wattlake.api.openapi import NOT_FOUND
+from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, query_page
 from wattlake.errors import NotFoundError
 from wattlake.sources.scada.schema import GOLD_COLUMNS, NAME, TURBINE
 
@@ -24,8 +25,6 @@ TURBINES = (
     "FROM scada_10min GROUP BY turbine) AS t"
 )
 SignalName = Annotated[str, StringConstraints(pattern=NAME.pattern)]
-Limit = Annotated[int, Query(ge=1, le=10_000, description="Rows per page")]
-Offset = Annotated[int, Query(ge=0)]
 FormatParam = Annotated[Format, Query(description="json (paginated) or csv")]
 
 
@@ -86,7 +85,7 @@ def turbines(
     "/{turbine}/10min",
     response_model=BucketPage,
     summary="10-minute mean / min / max / std / count of one turbine's signals",
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **NOT_FOUND},
 )
 def ten_minutes(
     request: Request,
@@ -101,7 +100,10 @@ def ten_minutes(
     ] = None,
     signals: Annotated[
         list[SignalName] | None,
-        Query(description=f"Signal, e.g. wind_speed; repeat for up to {MAX_SIGNALS}"),
+        Query(
+            max_length=MAX_SIGNALS,
+            description=f"Signal, e.g. wind_speed; repeat for up to {MAX_SIGNALS}",
+        ),
     ] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
@@ -109,8 +111,8 @@ def ten_minutes(
 ) -> Response | Page:
     """One row per (signal, 10-minute bin) in ``[start, end)``, ordered by signal and time."""
     lo, hi = _utc(start), _utc(end)
-    if lo and hi and lo >= hi:
-        raise HTTPException(422, f"start ({lo}) must be before end ({hi})")
+    if lo and hi and lo > hi:
+        raise HTTPException(422, f"start ({lo}) is after end ({hi})")
     names = sorted(set(signals or []))
     if len(names) > MAX_SIGNALS:
         raise HTTPException(422, f"at most {MAX_SIGNALS} signals per request, got {len(names)}")
