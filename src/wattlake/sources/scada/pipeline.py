@@ -475,3 +475,8 @@ def _turbines(engine: Engine, lo: datetime, hi: datetime) -> list[str]:
         {"lo": lo, "hi": hi},
     )
     return [str(v) for v in t.column(0).to_pylist()]
+
+
+from wattlake.sources.scada.job import JOB  # noqa: E402  (the job reads the names above)
+
+__all__ = ["JOB", "PIPELINE", "plan", "push_days", "run_days"]
