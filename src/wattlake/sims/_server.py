@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -25,6 +26,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    truncate: bool = False  # promise the whole body, send half, hang up (a cut connection)
 
 
 class SimServer:
@@ -70,7 +72,11 @@ class SimServer:
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(reply.body)
+                if reply.truncate:
+                    self.wfile.write(reply.body[: len(reply.body) // 2])
+                    self.close_connection = True
+                else:
+                    self.wfile.write(reply.body)
 
             do_GET = do_POST = do_PUT = do_DELETE = _any
 
@@ -95,6 +101,13 @@ class SimServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def serve_until_interrupted(self) -> None:
         try:

@@ -105,12 +105,8 @@ class DatastoreSim(SimServer):
     def url(self) -> str:
         return self.root_url
 
-    def __enter__(self) -> DatastoreSim:
-        self.start()
-        return self
-
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__exit__(*exc)
         self.db.close()
 
     def fail_next(self, *kinds: str) -> None:

@@ -128,13 +128,6 @@ class GreenButtonSim(SimServer):
     def token_url(self) -> str:
         return f"{self.root_url}{PREFIX}/oauth/token"
 
-    def __enter__(self) -> GreenButtonSim:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def advance(self, delta: timedelta) -> None:
         with self._lock:
             self.now += delta

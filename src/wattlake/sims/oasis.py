@@ -26,9 +26,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
+from wattlake.sims._server import Reply, Request, SimServer
 from wattlake.sims.oasis_data import (
     PACIFIC,
     PriceModel,
@@ -76,7 +75,7 @@ class SimRequest:
     outcome: str  # "csv", an error code like "1000", "429", or an injected fault
 
 
-class OasisSim:
+class OasisSim(SimServer):
     """The OASIS stand-in. ``start()`` returns the base URL (``http://host:port/oasisapi``).
 
     ``nodes`` is the full APNode list (default :func:`default_nodes` of ``all_nodes_count``);
@@ -103,60 +102,18 @@ class OasisSim:
             sorted(set(nodes)) if nodes is not None else sorted(default_nodes(all_nodes_count))
         )
         self.seed, self.rate_limit_s, self.retention_days = seed, rate_limit_s, retention_days
-        self.host, self.port, self._now = host, port, now
+        super().__init__(host, port)
+        self._now = now
         self.model = PriceModel(seed, ghg_from)
         self.requests: list[SimRequest] = []
         self._faults: list[str] = []
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> str:
-        sim = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                sim._serve(self)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        server = self._server
-        self._thread = threading.Thread(target=lambda: server.serve_forever(0.05), daemon=True)
-        self._thread.start()
+        """Serve in a background thread; the base URL (``http://host:port/oasisapi``)."""
+        super().start()
         return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def serve_until_interrupted(self) -> None:
-        """Block until Ctrl-C, then stop (for running the stand-in from a terminal)."""
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
-
-    def __enter__(self) -> OasisSim:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
@@ -174,19 +131,17 @@ class OasisSim:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def _serve(self, h: BaseHTTPRequestHandler) -> None:
-        url = urlsplit(h.path)
-        params = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        client = h.client_address[0]
+    def handle(self, request: Request) -> Reply:
+        params, client = request.params, request.client
         with self._lock:
             last = self._last.get(client)
             limited = last is not None and time.monotonic() - last < self.rate_limit_s
             if not limited:
                 self._last[client] = time.monotonic()
-            ours = self._faults and not limited and url.path == PATH
+            ours = self._faults and not limited and request.path == PATH
             fault = self._faults.pop(0) if ours else None
         headers: dict[str, str] = {"Content-Type": "text/plain"}
-        if url.path != PATH:
+        if request.method != "GET" or request.path != PATH:
             status, outcome, body = 404, "404", b"Not Found"
         elif limited or fault == "429":
             status, outcome, body = 429, "429", b""
@@ -194,16 +149,10 @@ class OasisSim:
             status, outcome, body = 500, "500", b"Internal Server Error"
         else:
             status, (outcome, headers, body) = 200, self.answer(params, fault)
-        self.requests.append(SimRequest(url.path, params, status, fault or outcome))
-        h.send_response(status)
-        for k, v in {**headers, "Content-Length": str(len(body))}.items():
-            h.send_header(k, v)
-        h.end_headers()
-        if fault == "truncate":  # promise the full length, send half, hang up
-            h.wfile.write(body[: len(body) // 2])
-            h.close_connection = True
-        else:
-            h.wfile.write(b"\x00" * len(body) if fault == "corrupt" else body)
+        self.requests.append(SimRequest(request.path, params, status, fault or outcome))
+        if fault == "corrupt":
+            body = b"\x00" * len(body)
+        return Reply(status, body, headers, truncate=fault == "truncate")
 
     def answer(
         self, params: dict[str, str], fault: str | None = None
