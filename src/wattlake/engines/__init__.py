@@ -1,4 +1,8 @@
-"""Warehouse engines, chosen by URL: ``duckdb:///path`` (default) or ``postgresql://…``."""
+"""Warehouse engines, chosen by URL: ``duckdb:///path`` (default), ``postgresql://…``, or
+``spark+local[N]`` / ``spark://host:7077`` (Parquet tables under the lake, see ``spark.py``).
+
+``duckdb:///path?parquet=<lake URL>`` opens DuckDB with views over the Parquet tables the Spark
+engine wrote under that lake (a light server for what Spark computed)."""
 
 from __future__ import annotations
 
@@ -20,13 +24,25 @@ def connect(
         from wattlake.engines.duckdb import DuckDBEngine
 
         # SQLAlchemy style: duckdb:///relative.db, duckdb:////absolute.db, duckdb:///:memory:
+        url, _, query = url.partition("?")
         path = url.removeprefix("duckdb://").removeprefix("/") or ":memory:"
-        return DuckDBEngine(path, read_only=read_only, memory_limit=duckdb_memory_limit)
+        engine = DuckDBEngine(path, read_only=read_only, memory_limit=duckdb_memory_limit)
+        if query:
+            from urllib.parse import parse_qs
+
+            lakes = parse_qs(query).get("parquet")
+            if lakes:
+                engine.attach_parquet(lakes[-1])
+        return engine
+    if url.startswith(("spark://", "spark+")):
+        from wattlake.engines.spark import SparkEngine
+
+        return SparkEngine(url, read_only=read_only)
     if url.startswith(("postgresql://", "postgres://")):
         from wattlake.engines.postgres import PostgresEngine
 
         return PostgresEngine(url, schema=schema, read_only=read_only)
     raise ConfigError(
         f"unknown warehouse URL {url.split('@')[-1]!r}",
-        hint="use duckdb:///path/to/file.duckdb or postgresql://user@host/db",
+        hint="use duckdb:///path/to/file.duckdb, postgresql://user@host/db or spark+local[2]",
     )

@@ -179,6 +179,10 @@ class DuckDBEngine:
                 "or point WATTLAKE_WAREHOUSE at PostgreSQL for many processes",
             ) from exc
         self._write_lock = threading.RLock()
+        try:  # every engine computes time in UTC (without ICU, DuckDB knows only UTC anyway)
+            self._con.execute("SET TimeZone = 'UTC'")
+        except duckdb.Error:
+            pass
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()
@@ -251,6 +255,14 @@ class DuckDBEngine:
         with self.transaction() as tx:
             tx.execute(f"CREATE OR REPLACE TABLE {_q(m.name)} AS {m.sql}")
         return int(self.query(f"SELECT count(*) FROM {_q(m.name)}").column(0)[0].as_py())
+
+    def attach_parquet(self, lake_url: str) -> list[str]:
+        """Views over the Parquet tables the Spark engine wrote under ``lake_url`` (temporary:
+        call again to pick up tables created since)."""
+        from wattlake.engines.parquet_tables import attach_duckdb_views
+
+        with self._write_lock:
+            return attach_duckdb_views(self._cursor(), lake_url)
 
     def close(self) -> None:
         self._con.close()

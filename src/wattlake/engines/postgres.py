@@ -99,6 +99,7 @@ class PostgresEngine:
         self.schema = schema
 
         def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute("SET TIME ZONE 'UTC'")  # every engine computes time in UTC
             if schema:
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(schema)}")
                 conn.execute(f"SET search_path TO {_q(schema)}")
