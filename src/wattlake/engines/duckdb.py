@@ -13,6 +13,7 @@ trip over an unfinished result. Writes are serialized by a lock (DuckDB allows o
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from collections.abc import Iterator
@@ -179,10 +180,9 @@ class DuckDBEngine:
                 "or point WATTLAKE_WAREHOUSE at PostgreSQL for many processes",
             ) from exc
         self._write_lock = threading.RLock()
-        try:  # every engine computes time in UTC (without ICU, DuckDB knows only UTC anyway)
+        # Every engine computes time in UTC (without ICU, DuckDB knows only UTC anyway).
+        with contextlib.suppress(duckdb.Error):
             self._con.execute("SET TimeZone = 'UTC'")
-        except duckdb.Error:
-            pass
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()

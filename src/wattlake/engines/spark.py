@@ -29,6 +29,7 @@ control tables are copied in when a query joins them with data. Every session ru
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
@@ -46,9 +48,7 @@ from wattlake.engines.parquet_tables import TableMeta, TableStore, partition_dir
 from wattlake.errors import ConfigError, WarehouseError
 from wattlake.tables import TableSpec
 
-CONTROL_TABLES = frozenset(
-    {"runs", "run_steps", "rejects", "state", "lake_manifest", "run_leases"}
-)
+CONTROL_TABLES = frozenset({"runs", "run_steps", "rejects", "state", "lake_manifest", "run_leases"})
 ORD = "_wl_ord"  # input order of staged rows; existing rows get -1
 
 
@@ -65,6 +65,7 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
 def spark_session(master: str, app: str = "wattlake") -> Any:
     """The process's Spark session (created once, reused), in UTC, without the UI."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run our parsers
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
@@ -163,11 +164,15 @@ class SparkTx:
         with self.engine.store.fs.open(path, "wb") as f:
             pq.write_table(table.append_column(ORD, ords), f)
         self.staged_files.append(path)
+        days: set[Any] = set()
+        if spec.partition_by:  # the days this batch touches, known without a Spark job
+            days = set(pc.unique(table.column(spec.partition_by)).to_pylist())
         ops = self.data.setdefault(spec.name, [])
         if ops and ops[-1][0] == "up":
             ops[-1][1].append(path)  # consecutive batches are read as one DataFrame
+            ops[-1][2].update(days)
         else:
-            ops.append(("up", [path], None))
+            ops.append(("up", [path], days))
         return n
 
     def execute(self, sql: str, params: Params = None) -> None:
@@ -339,7 +344,9 @@ class SparkEngine:
         part = meta.partition_by
         schema = spark_schema(meta.schema.append(pa.field(ORD, pa.int64())))
         live = self.frame(table)
-        batches = [self.spark.read.schema(schema).parquet(*paths) for k, paths, _ in ops if k == "up"]
+        batches = [
+            self.spark.read.schema(schema).parquet(*paths) for k, paths, _ in ops if k == "up"
+        ]
         # Which partitions change: those of the batches and those holding rows a DELETE hits.
         if part is None:
             touched: list[Any] | None = None
@@ -351,8 +358,9 @@ class SparkEngine:
             current = live
         else:
             values: set[Any] = set()
-            for b in batches:
-                values |= {r[0] for r in b.select(part).distinct().collect()}
+            for k, _paths, days in ops:
+                if k == "up":
+                    values |= days
             for k, cond, params in ops:
                 if k == "del":
                     hit = self._where(live, cond, params).select(part).distinct().collect()
@@ -370,9 +378,11 @@ class SparkEngine:
         def dedupe(frame: Any) -> Any:
             if not keys:
                 return frame
-            return frame.withColumn("_wl_rn", F.row_number().over(latest)).where(
-                "_wl_rn = 1"
-            ).drop("_wl_rn")
+            return (
+                frame.withColumn("_wl_rn", F.row_number().over(latest))
+                .where("_wl_rn = 1")
+                .drop("_wl_rn")
+            )
 
         pending = False
         it = iter(batches)
