@@ -437,11 +437,22 @@ def sql(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    allow_open: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open",
+            help="Serve on a non-loopback HOST with no WATTLAKE_API_KEYS (anyone who can reach "
+            "it can load data)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at http://HOST:PORT/docs)."""
     import uvicorn
 
     from wattlake.api.app import create_app
+    from wattlake.api.exposure import check_bind
+
+    check_bind(host, get_settings(), allow_open=allow_open)
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 

@@ -174,6 +174,8 @@ def test_seed_mean_validation_and_missing(client: TestClient) -> None:
     r = client.get(f"/lmp/mean/{NP15}/funday")
     assert r.status_code == 422
     assert client.get("/lmp/mean/{region}/{day_of_week}").status_code == 422
+    # The seed's own test: GET /lmp/ is a 404 (no redirect to /lmp).
+    assert client.get("/lmp/", follow_redirects=False).status_code == 404
     r = client.get("/lmp/mean/NOT_A_NODE/monday")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
 

@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from wattlake import __version__
-from wattlake.api import errors
+from wattlake.api import errors, openapi
 from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
 from wattlake.api.routes import feeders, health, lmp, meters, runs
+from wattlake.api.slashes import redirect_slashes_except
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
 
@@ -56,4 +57,7 @@ def create_app(runner: Runner | None = None) -> FastAPI:
     app.include_router(compat_hosting_capacity.router)
     app.include_router(lmp.router)
     app.include_router(compat_caiso.router)
+    seed = (compat_meter_files.router, compat_hosting_capacity.router, compat_caiso.router)
+    redirect_slashes_except(app.router, [r for s in seed for r in s.routes])
+    openapi.install(app)
     return app

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from fastapi import Request
+from fastapi import HTTPException, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from wattlake.engines import Engine
 
@@ -20,6 +22,40 @@ from wattlake.engines import Engine
 class Format(StrEnum):
     json = "json"
     csv = "csv"
+
+
+#: Page bounds shared by every paginated route. The offset bound keeps ``offset + limit`` (the
+#: next link) far inside a signed 64-bit integer on every engine; no real table is paged that far.
+MAX_LIMIT = 10_000
+MAX_OFFSET = 10**12
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (1..{MAX_LIMIT})")]
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description=f"Rows to skip (0..{MAX_OFFSET:.0e})")
+]
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_text(value: Any) -> Any:
+    """Only ``YYYY-MM-DD`` text is a date here (pydantic alone would read ``0`` or ``1700000000``
+    as a Unix time, which the documented ``format: date`` does not allow)."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+#: A date query parameter: ISO ``YYYY-MM-DD`` only.
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+
+
+def check_page(limit: int, offset: int) -> None:
+    """422 when ``limit``/``offset`` are outside the shared bounds (for callers that did not
+    declare them with :data:`Limit` / :data:`Offset`)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise HTTPException(422, f"limit must be 1..{MAX_LIMIT}, got {limit}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise HTTPException(422, f"offset must be 0..{MAX_OFFSET}, got {offset}")
 
 
 class Page(BaseModel):
@@ -79,6 +115,7 @@ def query_page(
     fmt: Format,
 ) -> Response | Page:
     """One page of ``table`` (and its total count) as JSON with a ``next`` link, or as CSV."""
+    check_page(limit, offset)
     where = filters.sql
     total = engine.query(f"SELECT count(*) FROM {table}{where}", filters.params)
     rows = engine.query(
@@ -94,12 +131,37 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+#: A cell a spreadsheet would run as a formula (OWASP "CSV Injection"): it starts with one of these.
+FORMULA_START = r"^([=+\-@\t\r])"
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """``table`` with every text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or CR
+    prefixed by a single quote (OWASP CSV injection), so a spreadsheet shows it as text.
+
+    Only string columns are touched: numbers (``-3.5`` in ``lmp``), dates and timestamps are
+    written as they are, since a spreadsheet cannot read a number as a formula. A string column
+    whose value happens to look numeric (``"-3"``) is still prefixed: the column's type, not its
+    content, decides, so the same column never comes out half-quoted. JSON is not changed.
+    """
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
+            f = table.schema.field(i)
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            fixed = pc.replace_substring_regex(
+                table.column(i), pattern=FORMULA_START, replacement="'\\1", max_replacements=1
+            )
+            table = table.set_column(i, f.name, fixed)
+    return table
+
+
 def page_response(
     request: Request, table: pa.Table, total: int, limit: int, offset: int, fmt: Format
 ) -> Response | Page:
     if fmt is Format.csv:
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf)
+        pacsv.write_csv(neutralise_formulas(table), buf)
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
     items = [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
     nxt = None

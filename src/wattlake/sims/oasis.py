@@ -14,7 +14,8 @@ to within 1e-5. Values depend only on (seed, market, node, interval), never on t
 
 Not simulated: GroupZip, XML result formats (``resultformat`` other than 6 gets error 1001).
 Where CAISO's behaviour is not documented (error code for too-long all-nodes windows, empty
-windows) the choice is an assessment and says so below. Stdlib only, apart from wattlake.
+windows) the choice is an assessment and says so below. Stdlib only; written from caiso-oasis.md
+and never importing ``wattlake.sources`` (queries, versions and columns: ``oasis_queries``).
 """
 
 from __future__ import annotations
@@ -37,13 +38,12 @@ from wattlake.sims.oasis_data import (
     member_stem,
     zip_one,
 )
-from wattlake.sources.caiso.schema import MARKETS, Market, MarketQuery
+from wattlake.sims.oasis_queries import DAM, QUERIES, OasisQuery
 
 __all__ = ["OasisSim", "PriceModel", "default_nodes", "generate_csv", "main", "zip_one"]
 
 PATH = "/oasisapi/SingleZip"
 RETENTION_DAYS = 1187  # about 39 months
-QUERIES: dict[str, MarketQuery] = {q.queryname: q for q in MARKETS.values()}
 ERRORS = {
     "1000": "No data returned for the specified selection",
     "1001": "Invalid parameters",
@@ -230,7 +230,7 @@ class OasisSim:
 
     def _select(
         self, p: dict[str, str]
-    ) -> str | tuple[MarketQuery, int, datetime, datetime, list[str]]:
+    ) -> str | tuple[OasisQuery, int, datetime, datetime, list[str]]:
         """Validate like OASIS: an error code, or (query, version, start, end, nodes)."""
         if not p.get("queryname") or not p.get("startdatetime") or not p.get("enddatetime"):
             return "1011"
@@ -238,7 +238,7 @@ class OasisSim:
         if q is None:
             return "1005"
         version = int(p["version"]) if p.get("version", "").isdigit() else None
-        if version not in (1, q.version):
+        if version not in q.headers:
             return "1020"
         start, end = _parse_time(p["startdatetime"]), _parse_time(p["enddatetime"])
         if start is None or end is None:
@@ -247,12 +247,12 @@ class OasisSim:
             return "1004"
         if p.get("resultformat") != "6":
             return "1001"
-        if p.get("market_run_id", q.market.value) != q.market.value:
+        if p.get("market_run_id", q.market) != q.market:
             return "1000"  # the wrong market for the query answers "no data" (us-power-poc)
         if "grp_type" in p:
             if p["grp_type"] not in ("ALL_APNODES", "ALL") or "node" in p:
                 return "1001"
-            slack = timedelta(hours=1 if q.market is Market.DAM else 0)  # 25-hour days
+            slack = timedelta(hours=1 if q.market == DAM else 0)  # 25-hour days
             if end - start > q.all_nodes_span + slack:
                 return "1018"  # assessment: OASIS refuses longer all-node windows
             nodes = self.nodes
@@ -266,7 +266,7 @@ class OasisSim:
         now = self.now()
         if self.retention_days is not None:
             start = max(start, now - timedelta(days=self.retention_days))
-        end = min(end, now if q.market is not Market.DAM else _next_day_end(now))
+        end = min(end, now if q.market != DAM else _next_day_end(now))
         if end <= start or not nodes:
             return "1000"
         return q, version, start, end, nodes

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from wattlake.sources.caiso.schema import COMPONENTS, MARKETS, TRADING_HUBS, Market, MarketQuery
+from wattlake.sims.oasis_queries import (
+    DAM,
+    RTM,
+    TRADING_HUBS,
+    XML_DATA_ITEMS,
+    OasisQuery,
+    query_for,
+)
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 DISCLAIMER = (
@@ -74,7 +81,7 @@ class PriceModel:
 
     seed: int = 0
     ghg_from: date = date(2024, 1, 1)
-    _system: dict[tuple[Market, datetime], tuple[float, float]] = field(default_factory=dict)
+    _system: dict[tuple[str, datetime], tuple[float, float]] = field(default_factory=dict)
     _nodes: dict[str, tuple[int, float, float, float, bool]] = field(default_factory=dict)
 
     def _u(self, *parts: int) -> float:
@@ -83,8 +90,9 @@ class PriceModel:
             h = _mix(h ^ (p & _M64))
         return h / 2.0**64
 
-    def _system_at(self, market: Market, t: datetime) -> tuple[float, float]:
+    def _system_at(self, market: str, t: datetime) -> tuple[float, float]:
         """(energy price, congestion index) for the whole system at interval start ``t``."""
+        market = str(market)
         cached = self._system.get((market, t))
         if cached is not None:
             return cached
@@ -102,8 +110,8 @@ class PriceModel:
         if solar > 0.45 and self._u(3, day) < 0.15:  # oversupply day: negative midday prices
             price = -(1 + 25 * self._u(4, day, lt.hour))
         minute = int(t.timestamp()) // 60
-        if market is not Market.DAM:
-            sigma = 0.15 if market is Market.RTM else 0.08
+        if market != DAM:
+            sigma = 0.15 if market == RTM else 0.08
             u1, u2 = max(self._u(5, minute, ord(market[1])), 1e-12), self._u(6, minute)
             price *= 1 + sigma * math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2)
             if self._u(7, minute) < 0.003:
@@ -124,7 +132,7 @@ class PriceModel:
             prof = self._nodes[node] = (nid, cf, lf, ghg, zero)
         return prof
 
-    def components(self, market: Market, node: str, t: datetime) -> dict[str, float]:
+    def components(self, market: str, node: str, t: datetime) -> dict[str, float]:
         """LMP_TYPE -> price rounded to 5 decimals; MGHG only from ``ghg_from`` (Pacific date)."""
         nid, cf, lf, ghg_w, zero = self._node(node)
         with_ghg = t.astimezone(PACIFIC).date() >= self.ghg_from
@@ -151,23 +159,23 @@ def fmt_price(v: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def _labels(t: datetime, q: MarketQuery) -> tuple[date, str, str]:
+def _labels(t: datetime, q: OasisQuery) -> tuple[date, str, str]:
     """(OPR_DT, OPR_HR, OPR_INTERVAL) for interval start ``t`` (hour-ending, 25 = repeat)."""
     lt = t.astimezone(PACIFIC)
     hour = 25 if lt.fold and lt.hour == 1 else lt.hour + 1
-    if q.market is Market.DAM:
+    if q.market == DAM:
         return lt.date(), str(hour), "0"
     minutes = int(q.interval.total_seconds() // 60)
     return lt.date(), f"{hour:02d}", str(lt.minute // minutes + 1)
 
 
-def price_column(q: MarketQuery, version: int) -> str:
-    """PRC_INTVL_LMP v1 used ``MW``; other versions as configured."""
-    return "MW" if q.market is Market.RTM and version == 1 else q.price_column
+def price_column(q: OasisQuery, version: int) -> str:
+    """The price column of ``q``'s CSV in ``version`` (PRC_INTVL_LMP v1 ``MW``, v3 ``VALUE``)."""
+    return q.price_column(version)
 
 
 def generate_csv(
-    market: Market | str,
+    market: str,
     start: datetime,
     end: datetime,
     nodes: Sequence[str],
@@ -181,11 +189,11 @@ def generate_csv(
     Rows come in GROUP order: one counter per (OPR_DT, node, LMP_TYPE), nodes sorted; DAM hours
     are shuffled inside a group (seeded), real-time intervals are in time order.
     """
-    q = MARKETS[Market(market)]
+    q = query_for(market)
     ver = q.version if version is None else version
     model = model or PriceModel(seed)
-    price_col = price_column(q, ver)
-    header = tuple(price_col if c == q.price_column else c for c in q.csv_header)
+    header = q.header(ver)
+    after_price = q.opr_interval_after_price(ver)
     step = q.interval
     t = datetime.fromtimestamp(
         math.ceil(start.timestamp() / step.total_seconds()) * step.total_seconds(), UTC
@@ -197,12 +205,12 @@ def generate_csv(
             (t, hr, iv, f"{t:%Y-%m-%dT%H:%M:%S}-00:00,{t + step:%Y-%m-%dT%H:%M:%S}-00:00")
         )
         t += step
-    dam = q.market is Market.DAM
+    dam = q.market == DAM
     order = ["LMP", "MCC", "MCE", "MCL", "MGHG"] if dam else ["MCC", "MCE", "MCL", "LMP", "MGHG"]
     rng = random.Random(model.seed ^ int(start.timestamp()))
     out = [",".join(header)]
     group = 0
-    mkt = q.market.value
+    mkt = q.market
     for dt in sorted(blocks):
         ivs = blocks[dt]
         for node in sorted(set(nodes)):
@@ -212,14 +220,14 @@ def generate_csv(
                 if comp not in vals[0]:
                     continue
                 group += 1
-                item = COMPONENTS[comp][0]
+                item = XML_DATA_ITEMS[comp]
                 idx = list(range(len(ivs)))
                 if dam:  # real DAM files shuffle the hours inside a group
                     rng.shuffle(idx)
                 for i in idx:
                     _t, hr, iv, ts = ivs[i]
                     p = fmt_price(vals[i][comp])
-                    if q.opr_interval_after_price:
+                    if after_price:
                         out.append(
                             f"{ts},{dt},{hr},{ids},{comp},{item},{node},ALL_APNODES,0,{p},{iv},{group}"
                         )
@@ -230,14 +238,12 @@ def generate_csv(
     return ("\n".join(out) + "\n").encode()
 
 
-def member_stem(q: MarketQuery, version: int, start: datetime, end: datetime, gen: datetime) -> str:
+def member_stem(q: OasisQuery, version: int, start: datetime, end: datetime, gen: datetime) -> str:
     """``{d1}_{d2}_{QUERY}_{MKT}_{generated}_v{ver}``: d1 = Pacific date of start, d2 = Pacific
     date of (end - 1 day), never before d1 (assessment from three real names)."""
     d1 = start.astimezone(PACIFIC).date()
     d2 = max(d1, (end - timedelta(days=1)).astimezone(PACIFIC).date())
-    return (
-        f"{d1:%Y%m%d}_{d2:%Y%m%d}_{q.queryname}_{q.market.value}_{gen:%Y%m%d_%H_%M_%S}_v{version}"
-    )
+    return f"{d1:%Y%m%d}_{d2:%Y%m%d}_{q.queryname}_{q.market}_{gen:%Y%m%d_%H_%M_%S}_v{version}"
 
 
 class _Sink(io.RawIOBase):

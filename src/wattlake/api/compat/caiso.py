@@ -22,6 +22,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from wattlake.api.deps import RunnerDep
+from wattlake.api.openapi import NOT_FOUND
 from wattlake.errors import NotFoundError
 
 router = APIRouter(tags=["compat: CAISO LMP"])
@@ -97,6 +98,7 @@ def lmp_by_region(region: str, runner: RunnerDep) -> list[dict[str, Any]]:
     "/lmp/mean/{region}/{day_of_week}",
     response_model=MeanLMP,
     summary="Mean DAM LMP of a node on a weekday (Pacific operating date), 2 decimals",
+    responses=NOT_FOUND,
 )
 def mean_lmp(region: str, day_of_week: DayOfWeek, runner: RunnerDep) -> MeanLMP:
     t = runner.engine.query(

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep, require_api_key
-from wattlake.api.tabular import Filters, Format, Page, _jsonable, query_page
+from wattlake.api.openapi import NOT_FOUND
+from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, _jsonable, query_page
 from wattlake.errors import NotFoundError
 from wattlake.pipeline import Runner
 from wattlake.sources.hosting_capacity.pipeline import RefreshReport, refresh
@@ -87,8 +88,8 @@ def list_feeders(
     voltage_kv: Annotated[
         float | None, Query(gt=0, allow_inf_nan=False, description="Feeder voltage, kV (13.2)")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
     filters = Filters().add("max_hc_mw", ">=", min_max_hc_mw).add("utility", "=", utility)
@@ -100,7 +101,11 @@ def list_feeders(
     )  # fmt: skip
 
 
-@router.get("/feeders/{feeder_uid}", summary="One feeder: hosting capacity and DER by type")
+@router.get(
+    "/feeders/{feeder_uid}",
+    summary="One feeder: hosting capacity and DER by type",
+    responses=NOT_FOUND,
+)
 def get_feeder(runner: RunnerDep, feeder_uid: FeederUid) -> dict[str, Any]:
     """The feeder's attributes (null where the utility publishes no hosting capacity for it),
     its DER per standard type (counts are distinct projects, kW summed per technology row) and
@@ -133,15 +138,15 @@ def get_feeder(runner: RunnerDep, feeder_uid: FeederUid) -> dict[str, Any]:
     "/feeders/{feeder_uid}/ders",
     response_model=Page,
     summary="The DER on one feeder (installed and/or planned); paginated JSON or CSV",
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **NOT_FOUND},
 )
 def feeder_ders(
     request: Request,
     runner: RunnerDep,
     feeder_uid: FeederUid,
     status: Annotated[DerStatus | None, Query(description="installed or planned")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
     _require_feeder(runner, feeder_uid)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import StringConstraints
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, Page, query_page
+from wattlake.api.tabular import Filters, Format, IsoDate, Limit, Offset, Page, query_page
 from wattlake.sources.caiso.schema import Market
 
 router = APIRouter(prefix="/v1/lmp", tags=["prices: CAISO LMP"])
@@ -29,15 +29,16 @@ DAILY_COLUMNS = (
 
 Nodes = Annotated[
     list[NodeName] | None,
-    Query(description=f"Pricing node, e.g. TH_NP15_GEN-APND; repeat for up to {MAX_NODES}"),
+    Query(
+        max_length=MAX_NODES,
+        description=f"Pricing node, e.g. TH_NP15_GEN-APND; repeat for up to {MAX_NODES}",
+    ),
 ]
 MarketParam = Annotated[Market | None, Query(description="DAM, RTM, RTPD or HASP (default: all)")]
 Start = Annotated[
-    date | None, Query(description="First Pacific operating date (inclusive), YYYY-MM-DD")
+    IsoDate | None, Query(description="First Pacific operating date (inclusive), YYYY-MM-DD")
 ]
-End = Annotated[date | None, Query(description="Last Pacific operating date (inclusive)")]
-Limit = Annotated[int, Query(ge=1, le=10_000, description="Rows per page")]
-Offset = Annotated[int, Query(ge=0)]
+End = Annotated[IsoDate | None, Query(description="Last Pacific operating date (inclusive)")]
 FormatParam = Annotated[Format, Query(description="json (paginated) or csv")]
 
 

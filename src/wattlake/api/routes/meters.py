@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, Page, query_page
+from wattlake.api.tabular import Filters, Format, IsoDate, Limit, Offset, Page, query_page
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"])
 
@@ -32,14 +31,16 @@ def meter_daily(
     meter_code: Annotated[str, Path(pattern=CODE, description="Meter point code")],
     serial: Annotated[str | None, Query(pattern=CODE, description="Meter serial number")] = None,
     start: Annotated[
-        date | None, Query(description="First local day (inclusive), YYYY-MM-DD")
+        IsoDate | None, Query(description="First local day (inclusive), YYYY-MM-DD")
     ] = None,
-    end: Annotated[date | None, Query(description="Last local day (inclusive), YYYY-MM-DD")] = None,
+    end: Annotated[
+        IsoDate | None, Query(description="Last local day (inclusive), YYYY-MM-DD")
+    ] = None,
     data_type: Annotated[
         str | None, Query(max_length=100, description="e.g. 'Import Wh Total'")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
     if start and end and start > end:

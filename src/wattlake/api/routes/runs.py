@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import _jsonable
+from wattlake.api.openapi import NOT_FOUND
+from wattlake.api.tabular import Limit, Offset, _jsonable, check_page
 from wattlake.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -21,7 +22,7 @@ def list_runs(
     return [{k: _jsonable(v) for k, v in r.items()} for r in runner.runs.recent(limit).to_pylist()]
 
 
-@router.get("/{run_id}", summary="One run with its steps and reject counts")
+@router.get("/{run_id}", summary="One run with its steps and reject counts", responses=NOT_FOUND)
 def get_run(runner: RunnerDep, run_id: RunId) -> dict[str, Any]:
     rows = runner.engine.query("SELECT * FROM runs WHERE run_id = $id", {"id": run_id}).to_pylist()
     if not rows:
@@ -37,9 +38,10 @@ def get_run(runner: RunnerDep, run_id: RunId) -> dict[str, Any]:
 def get_rejects(
     runner: RunnerDep,
     run_id: RunId,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
+    check_page(limit, offset)
     t = runner.engine.query(
         "SELECT source_file, line, field, rule, raw FROM rejects WHERE run_id = $id "
         "ORDER BY source_file, seq LIMIT $limit OFFSET $offset",
