@@ -9,6 +9,7 @@ runs ``pytest -m "not spark"``; without pyspark or Java these tests skip locally
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import shutil
@@ -352,3 +353,34 @@ def test_duckdb_serves_the_parquet_spark_wrote(pair: Pair, tmp_path: Path) -> No
                 assert_row_equal(a, b, name)
     finally:
         light.close()
+
+
+def test_cli_runs_on_spark(master: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from wattlake.cli import app
+    from wattlake.config import get_settings
+    from wattlake.sources.meter_files.generate import write_lp
+
+    monkeypatch.setenv("WATTLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WATTLAKE_WAREHOUSE", master)
+    get_settings.cache_clear()
+    try:
+        f = tmp_path / "LP_7_x.csv"
+        write_lp(f, "7", "P7", dt.date(2025, 3, 1), 1)
+        cli = CliRunner()
+        r = cli.invoke(app, ["ingest", "meter-files", str(f)])
+        assert r.exit_code == 0, r.output
+        r = cli.invoke(
+            app,
+            ["sql", "SELECT count(*) AS n, min(local_date) AS d FROM meter_reads", "-f", "json"],
+        )
+        assert r.exit_code == 0, r.output
+        got = json.loads(r.output)
+        assert got[0]["n"] > 0 and got[0]["d"] == "2025-03-01"
+        assert (tmp_path / "home" / "lake" / "tables" / "meter_reads").is_dir()
+        assert (tmp_path / "home" / "control.duckdb").is_file()
+        r = cli.invoke(app, ["runs", "-f", "json"])
+        assert r.exit_code == 0 and json.loads(r.output)[0]["status"] == "ok", r.output
+    finally:
+        get_settings.cache_clear()

@@ -93,13 +93,16 @@ class TableStore:
         )
 
     def has_data(self, name: str) -> bool:
-        """Does the table's folder hold any Parquet file?"""
+        """Does the table's folder hold any Parquet file? (A partition folder exists only
+        with files in it: rewrites never leave an empty one.)"""
         try:
-            for _root, _dirs, files in self.fs.walk(self.path(name)):
-                if any(f.endswith(".parquet") for f in files):
-                    return True
+            entries = self.fs.ls(self.path(name), detail=False)
         except FileNotFoundError:
             return False
+        for entry in entries:
+            base = entry.rstrip("/").rsplit("/", 1)[-1]
+            if base.endswith(".parquet") or ("=" in base and not base.startswith((".", "_"))):
+                return True
         return False
 
 

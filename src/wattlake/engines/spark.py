@@ -214,6 +214,11 @@ class SparkEngine:
         control = control or f"duckdb:///{(s.home / 'control.duckdb').resolve()}"
         from wattlake.engines import connect
 
+        if read_only and control.startswith("duckdb:///") and ":memory:" not in control:
+            path = control.removeprefix("duckdb:///").partition("?")[0]
+            if not os.path.exists(path):  # nothing loaded yet: an empty run log
+                control = "duckdb:///:memory:"
+
         self.control: Engine = connect(control, read_only=read_only)
         self.store = TableStore(lake)
         self.spark = spark_session(master)
@@ -409,10 +414,10 @@ class SparkEngine:
     def _where(self, df: Any, cond: str, params: dict[str, Any] | None) -> Any:
         view = f"_wl_v{uuid.uuid4().hex[:8]}"
         df.createOrReplaceTempView(view)
-        try:
+        try:  # spark.sql analyzes at once: the view can go right after
             return self.spark.sql(f"SELECT * FROM {view} WHERE {cond}", args=params or {})
         finally:
-            pass  # the view stays registered until the session ends; names are unique
+            self.spark.catalog.dropTempView(view)
 
     def _matches(self, df: Any, cond: str, params: dict[str, Any] | None) -> bool:
         return bool(self._where(df, cond, params).limit(1).count())
