@@ -29,13 +29,11 @@ control tables are copied in when a query joins them with data. Every session ru
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,80 +43,14 @@ from sqlglot import exp
 
 from wattlake.engines.base import Engine, Params, load_model, transpile
 from wattlake.engines.parquet_tables import TableMeta, TableStore, partition_dir
-from wattlake.errors import ConfigError, WarehouseError
+from wattlake.engines.spark_session import parse_url, spark_schema, spark_session
+
+__all__ = ["CONTROL_TABLES", "SparkEngine", "SparkTx", "named_tables", "spark_session"]
+from wattlake.errors import WarehouseError
 from wattlake.tables import TableSpec
 
 CONTROL_TABLES = frozenset({"runs", "run_steps", "rejects", "state", "lake_manifest", "run_leases"})
 ORD = "_wl_ord"  # input order of staged rows; existing rows get -1
-
-
-def parse_url(url: str) -> tuple[str, dict[str, str]]:
-    """``spark+local[2]?lake=…`` -> (``local[2]``, {"lake": …}); ``spark://h:7077`` stays."""
-    base, _, query = url.partition("?")
-    opts = {k: v[-1] for k, v in parse_qs(query).items()}
-    master = base.removeprefix("spark+") if base.startswith("spark+") else base
-    if not master:
-        raise ConfigError(f"bad Spark URL {url!r}", hint="use spark+local[2] or spark://host:7077")
-    return master, opts
-
-
-def spark_session(master: str, app: str = "wattlake") -> Any:
-    """The process's Spark session (created once, reused), in UTC, without the UI."""
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run our parsers
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise ConfigError(
-            "the Spark engine needs pyspark", hint="install the `spark` extra (and Java 17+)"
-        ) from exc
-    spark = (
-        SparkSession.builder.master(master)
-        .appName(app)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
-        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-        .config("spark.sql.shuffle.partitions", os.environ.get("WATTLAKE_SPARK_SHUFFLE", "8"))
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
-def spark_type(t: pa.DataType) -> Any:
-    from pyspark.sql import types as T
-
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return T.StringType()
-    if pa.types.is_float64(t):
-        return T.DoubleType()
-    if pa.types.is_float32(t):
-        return T.FloatType()
-    if pa.types.is_int64(t):
-        return T.LongType()
-    if pa.types.is_integer(t):
-        return T.IntegerType()
-    if pa.types.is_boolean(t):
-        return T.BooleanType()
-    if pa.types.is_date32(t):
-        return T.DateType()
-    if pa.types.is_timestamp(t):
-        return T.TimestampType() if t.tz else T.TimestampNTZType()
-    if pa.types.is_decimal(t):
-        return T.DecimalType(t.precision, t.scale)
-    raise TypeError(f"no Spark type for Arrow type {t}")
-
-
-def spark_schema(schema: pa.Schema) -> Any:
-    from pyspark.sql import types as T
-
-    return T.StructType([T.StructField(f.name, spark_type(f.type), True) for f in schema])
 
 
 def named_tables(sql: str) -> set[str]:
@@ -146,6 +78,8 @@ class SparkTx:
         self.control: list[tuple[str, Any, Any]] = []  # ("sql", sql, params) | ("up", spec, t)
         self.data: dict[str, list[tuple[str, Any, Any]]] = {}  # table -> ops in order
         self.staged_files: list[str] = []
+        self.clean: dict[str, bool] = {}
+        self._days: dict[str, set[Any]] = {}
         self._ord = 0
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
@@ -167,6 +101,15 @@ class SparkTx:
         days: set[Any] = set()
         if spec.partition_by:  # the days this batch touches, known without a Spark job
             days = set(pc.unique(table.column(spec.partition_by)).to_pylist())
+        # "clean": no key repeats within or across this transaction's batches of the table
+        # (a key's day is fixed, so batches on disjoint days cannot share a key).
+        unique = not spec.primary_key or (
+            table.group_by(list(spec.primary_key)).aggregate([]).num_rows == n
+        )
+        seen = self._days.setdefault(spec.name, set())
+        disjoint = not (days & seen) if spec.partition_by else spec.name not in self.data
+        seen |= days
+        self.clean[spec.name] = self.clean.get(spec.name, True) and unique and disjoint
         ops = self.data.setdefault(spec.name, [])
         if ops and ops[-1][0] == "up":
             ops[-1][1].append(path)  # consecutive batches are read as one DataFrame
@@ -376,6 +319,23 @@ class SparkEngine:
             current = live.where(F.col(part).isin([v for v in touched if v is not None]))
             if None in values:
                 current = live.where(F.col(part).isNull() | F.col(part).isin(touched[:-1]))
+        target = f"{tx.stage}/out/{table}"
+        url = self.store.url("_staging", tx.id, "out", table)
+        if self._only_new(tx, table, ops, part, touched):
+            # Fast path (a backfill of new days): nothing to merge with, nothing to dedupe.
+            out = (
+                batches[0]
+                if len(batches) == 1
+                else self.spark.read.schema(schema).parquet(
+                    *[p for k, paths, _ in ops if k == "up" for p in paths]
+                )
+            )
+            out = out.drop(ORD).select(*[f.name for f in meta.schema])
+            if part is None:
+                out.coalesce(self.spark.sparkContext.defaultParallelism).write.parquet(url)
+            else:
+                out.write.partitionBy(part).parquet(url)
+            return table, target, part, touched
         df = current.withColumn(ORD, F.lit(-1).cast("long"))
         keys = list(meta.primary_key)
         latest = Window.partitionBy(*keys).orderBy(F.col(ORD).desc())
@@ -403,13 +363,33 @@ class SparkEngine:
         if pending:
             df = dedupe(df)
         out = df.drop(ORD).select(*[f.name for f in meta.schema])
-        target = f"{tx.stage}/out/{table}"
-        url = self.store.url("_staging", tx.id, "out", table)
         if part is None:
             out.coalesce(self.spark.sparkContext.defaultParallelism).write.parquet(url)
         else:
             out.repartition(part).write.partitionBy(part).parquet(url)
         return table, target, part, touched
+
+    def _only_new(
+        self,
+        tx: SparkTx,
+        table: str,
+        ops: list[tuple[str, Any, Any]],
+        part: str | None,
+        touched: list[Any] | None,
+    ) -> bool:
+        """Are the transaction's batches of ``table`` free of repeated keys, without DELETEs,
+        and all on partitions that do not exist yet?"""
+        if not tx.clean.get(table) or any(k != "up" for k, _a, _b in ops):
+            return False
+        if part is None or touched is None:
+            return not self.store.has_data(table)
+        try:
+            names = {p.rstrip("/").rsplit("/", 1)[-1] for p in self.store.fs.ls(
+                self.store.path(table), detail=False
+            )}  # fmt: skip
+        except FileNotFoundError:
+            return True
+        return not any(partition_dir(part, v) in names for v in touched)
 
     def _where(self, df: Any, cond: str, params: dict[str, Any] | None) -> Any:
         view = f"_wl_v{uuid.uuid4().hex[:8]}"
