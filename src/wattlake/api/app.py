@@ -12,7 +12,7 @@ from wattlake.api import errors, openapi
 from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
-from wattlake.api.routes import feeders, health, lmp, meters, runs
+from wattlake.api.routes import feeders, health, lmp, meters, runs, usage_points
 from wattlake.api.slashes import redirect_slashes_except
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
@@ -28,14 +28,16 @@ def prepare(runner: Runner) -> None:
                 runner.engine.build(model)
 
 
-def create_app(runner: Runner | None = None) -> FastAPI:
-    """The app; with no ``runner`` it opens the warehouse and lake from the settings."""
+def create_app(runner: Runner | None = None, *, read_only: bool = False) -> FastAPI:
+    """The app; with no ``runner`` it opens the warehouse and lake from the settings
+    (``read_only``: for reading only; data-changing endpoints then fail with 503)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = runner is None
-        app.state.runner = runner or Runner.open()
-        prepare(app.state.runner)
+        app.state.runner = runner or Runner.open(read_only=read_only)
+        if not read_only:
+            prepare(app.state.runner)
         try:
             yield
         finally:
@@ -57,6 +59,7 @@ def create_app(runner: Runner | None = None) -> FastAPI:
     app.include_router(compat_hosting_capacity.router)
     app.include_router(lmp.router)
     app.include_router(compat_caiso.router)
+    app.include_router(usage_points.router)
     seed = (compat_meter_files.router, compat_hosting_capacity.router, compat_caiso.router)
     redirect_slashes_except(app.router, [r for s in seed for r in s.routes])
     openapi.install(app)
