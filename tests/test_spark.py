@@ -213,10 +213,30 @@ def test_caiso_same_rows(pair: Pair) -> None:
     assert counts["lmp"] >= 5 * (3 * 24 + 25) and counts["lmp_daily"] >= 5 * 4
 
 
+def test_green_button_same_rows(pair: Pair, tmp_path: Path) -> None:
+    from wattlake.sources.espi.generate import write_feed_file
+    from wattlake.sources.espi.pipeline import ingest
+
+    spec = get_pipeline("green-button")
+    gen = tmp_path / "gb"
+    gen.mkdir()
+    # a DST day (2021-03-14 is 23 h in Pacific time), net metering: forward and reverse
+    write_feed_file(gen / "nem.xml", 3 * 24 * 2, net_metering=True, interval_s=3600,
+                    first_day=dt.date(2021, 3, 13))  # fmt: skip
+    write_feed_file(gen / "gas.xml", 20, gas=True, subscription="5002")
+    inputs = [gen]
+    if (SAMPLES / "espi").is_dir():
+        inputs.append(SAMPLES / "espi")
+    pair.both(lambda r: ingest(r, inputs))
+    counts = pair.assert_same(spec)
+    assert counts["interval_reads"] > 100 and counts["usage_daily"] > 0
+
+
 COVERED = {
     "meter-files": test_meter_files_same_rows,
     "hosting-capacity": test_hosting_capacity_same_rows_through_changes,
     "caiso-lmp": test_caiso_same_rows,
+    "green-button": test_green_button_same_rows,
 }
 
 # -- partition rewrites -------------------------------------------------------------------

@@ -26,8 +26,9 @@ class TableSpec:
 
     ``primary_key`` columns are NOT NULL; upserts on this key are idempotent.
     ``partition_by`` names a DATE column that is a function of the key (a key's row always
-    falls on the same day): engines that store tables as files (Spark) partition by it, so an
-    upsert rewrites only the days its batch touches. None: the table is one partition.
+    falls on the same day), or a UTC timestamp key column (its UTC day is used): engines that
+    store tables as files (Spark) partition by that day, so an upsert rewrites only the days its
+    batch touches. None: the table is one partition.
     """
 
     name: str

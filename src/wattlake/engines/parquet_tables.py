@@ -28,6 +28,7 @@ from wattlake.tables import sql_type
 
 META_KEY = b"wattlake"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+DAY_COLUMN = "wl_day"  # stored partition column of tables partitioned by a timestamp's day
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,15 @@ class TableMeta:
     name: str
     schema: pa.Schema  # the table's columns in order (partition column included)
     primary_key: tuple[str, ...]
-    partition_by: str | None
+    partition_by: str | None  # the partition folder's column (a DATE)
+    day_of: str | None = None  # partition_by is DAY_COLUMN, the UTC day of this timestamp
+
+    @property
+    def storage_schema(self) -> pa.Schema:
+        """The columns as stored: with the derived day column when there is one."""
+        if self.day_of is None:
+            return self.schema
+        return self.schema.append(pa.field(DAY_COLUMN, pa.date32()))
 
 
 class TableStore:
@@ -63,7 +72,11 @@ class TableStore:
 
     # -- metadata ----------------------------------------------------------------------
     def write_meta(self, meta: TableMeta) -> None:
-        info = {"primary_key": list(meta.primary_key), "partition_by": meta.partition_by}
+        info = {
+            "primary_key": list(meta.primary_key),
+            "partition_by": meta.partition_by,
+            "day_of": meta.day_of,
+        }
         schema = meta.schema.with_metadata({META_KEY: json.dumps(info).encode()})
         tmp = self.path("_meta", f".{meta.name}.arrow.tmp")
         with self.fs.open(tmp, "wb") as f, pa.ipc.new_file(f, schema) as w:
@@ -83,6 +96,7 @@ class TableStore:
             schema.remove_metadata(),
             tuple(info.get("primary_key") or ()),
             info.get("partition_by"),
+            info.get("day_of"),
         )
 
     def names(self) -> list[str]:

@@ -42,7 +42,7 @@ import sqlglot
 from sqlglot import exp
 
 from wattlake.engines.base import Engine, Params, load_model, transpile
-from wattlake.engines.parquet_tables import TableMeta, TableStore, partition_dir
+from wattlake.engines.parquet_tables import DAY_COLUMN, TableMeta, TableStore, partition_dir
 from wattlake.engines.spark_session import parse_url, spark_schema, spark_session
 
 __all__ = ["CONTROL_TABLES", "SparkEngine", "SparkTx", "named_tables", "spark_session"]
@@ -64,7 +64,16 @@ def named_tables(sql: str) -> set[str]:
 
 
 def _meta_of(spec: TableSpec) -> TableMeta:
-    return TableMeta(spec.name, spec.arrow_schema, spec.primary_key, spec.partition_by)
+    part = spec.partition_by
+    if part is not None and pa.types.is_timestamp(spec.arrow_schema.field(part).type):
+        return TableMeta(spec.name, spec.arrow_schema, spec.primary_key, DAY_COLUMN, part)
+    return TableMeta(spec.name, spec.arrow_schema, spec.primary_key, part)
+
+
+def utc_day(column: Any) -> pa.Array:
+    """The UTC day (date32) of each timestamp (microseconds since the epoch, 1970 on)."""
+    micros = pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return pc.divide(micros, 86_400_000_000).cast(pa.int32()).cast(pa.date32())
 
 
 class SparkTx:
@@ -90,7 +99,11 @@ class SparkTx:
             self.control.append(("up", spec, table))
             return n
         self.engine.ensure(spec)
+        meta = self.engine._meta(spec.name)
+        assert meta is not None
         table = spec.conform(table)
+        if meta.day_of is not None:
+            table = table.append_column(DAY_COLUMN, utc_day(table.column(meta.day_of)))
         ords = pa.array(range(self._ord, self._ord + n), pa.int64())
         self._ord += n
         path = f"{self.stage}/in/{spec.name}/b{len(self.staged_files):06d}.parquet"
@@ -99,15 +112,15 @@ class SparkTx:
             pq.write_table(table.append_column(ORD, ords), f)
         self.staged_files.append(path)
         days: set[Any] = set()
-        if spec.partition_by:  # the days this batch touches, known without a Spark job
-            days = set(pc.unique(table.column(spec.partition_by)).to_pylist())
+        if meta.partition_by:  # the days this batch touches, known without a Spark job
+            days = set(pc.unique(table.column(meta.partition_by)).to_pylist())
         # "clean": no key repeats within or across this transaction's batches of the table
         # (a key's day is fixed, so batches on disjoint days cannot share a key).
         unique = not spec.primary_key or (
             table.group_by(list(spec.primary_key)).aggregate([]).num_rows == n
         )
         seen = self._days.setdefault(spec.name, set())
-        disjoint = not (days & seen) if spec.partition_by else spec.name not in self.data
+        disjoint = not (days & seen) if meta.partition_by else spec.name not in self.data
         seen |= days
         self.clean[spec.name] = self.clean.get(spec.name, True) and unique and disjoint
         ops = self.data.setdefault(spec.name, [])
@@ -199,15 +212,16 @@ class SparkEngine:
             raise WarehouseError(f"no table {name!r} in the lake at {self.store.root}")
         return meta
 
-    def frame(self, name: str) -> Any:
-        """The table as a DataFrame (its files listed now), columns in declared order."""
+    def frame(self, name: str, *, storage: bool = False) -> Any:
+        """The table as a DataFrame (its files listed now), columns in declared order
+        (``storage``: with the derived day column, if any)."""
         meta = self._meta(name)
         assert meta is not None
-        schema = spark_schema(meta.schema)
+        schema = meta.storage_schema if storage else meta.schema
         if not self.store.has_data(name):
-            return self.spark.createDataFrame([], schema)
-        df = self.spark.read.schema(schema).parquet(self.store.url(name))
-        return df.select(*[f.name for f in meta.schema])
+            return self.spark.createDataFrame([], spark_schema(schema))
+        df = self.spark.read.schema(spark_schema(meta.storage_schema)).parquet(self.store.url(name))
+        return df.select(*[f.name for f in schema])
 
     def _views(self, names: set[str]) -> None:
         for name in names:
@@ -290,8 +304,8 @@ class SparkEngine:
         meta = self._meta(table)
         assert meta is not None
         part = meta.partition_by
-        schema = spark_schema(meta.schema.append(pa.field(ORD, pa.int64())))
-        live = self.frame(table)
+        schema = spark_schema(meta.storage_schema.append(pa.field(ORD, pa.int64())))
+        live = self.frame(table, storage=True)
         batches = [
             self.spark.read.schema(schema).parquet(*paths) for k, paths, _ in ops if k == "up"
         ]
@@ -330,7 +344,7 @@ class SparkEngine:
                     *[p for k, paths, _ in ops if k == "up" for p in paths]
                 )
             )
-            out = out.drop(ORD).select(*[f.name for f in meta.schema])
+            out = out.drop(ORD).select(*[f.name for f in meta.storage_schema])
             if part is None:
                 out.coalesce(self.spark.sparkContext.defaultParallelism).write.parquet(url)
             else:
@@ -362,7 +376,7 @@ class SparkEngine:
                 df = self._where(df, f"NOT coalesce(({cond}), false)", params)
         if pending:
             df = dedupe(df)
-        out = df.drop(ORD).select(*[f.name for f in meta.schema])
+        out = df.drop(ORD).select(*[f.name for f in meta.storage_schema])
         if part is None:
             out.coalesce(self.spark.sparkContext.defaultParallelism).write.parquet(url)
         else:
