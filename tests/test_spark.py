@@ -363,7 +363,7 @@ def test_duckdb_serves_the_parquet_spark_wrote(pair: Pair, tmp_path: Path) -> No
     folder = generate(tmp_path / "gen", meters=1, days=2)[0].parent
     spark = pair.runners["spark"]
     spark.ingest_files(spec, [folder])
-    light = connect(f"duckdb:///:memory:?parquet={spark.lake.url}")
+    light = connect(f"duckdb:///:memory:?parquet={spark.lake.url}", read_only=True)  # as `sql`
     try:
         for name in ("meter_reads", "meter_daily"):
             want = rows(spark, name)

@@ -21,18 +21,19 @@ def connect(
 ) -> Engine:
     """Open the warehouse at ``url`` (``read_only`` refuses every write)."""
     if url.startswith("duckdb://"):
+        from urllib.parse import parse_qs
+
         from wattlake.engines.duckdb import DuckDBEngine
 
         # SQLAlchemy style: duckdb:///relative.db, duckdb:////absolute.db, duckdb:///:memory:
         url, _, query = url.partition("?")
         path = url.removeprefix("duckdb://").removeprefix("/") or ":memory:"
+        lakes = parse_qs(query).get("parquet") if query else None
+        if lakes and path == ":memory:":
+            read_only = False  # only views over the Parquet: nothing here to protect
         engine = DuckDBEngine(path, read_only=read_only, memory_limit=duckdb_memory_limit)
-        if query:
-            from urllib.parse import parse_qs
-
-            lakes = parse_qs(query).get("parquet")
-            if lakes:
-                engine.attach_parquet(lakes[-1])
+        if lakes:
+            engine.attach_parquet(lakes[-1])
         return engine
     if url.startswith(("spark://", "spark+")):
         from wattlake.engines.spark import SparkEngine
