@@ -27,9 +27,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -37,9 +36,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from wattlake.cli_support import byte_progress, check_port_free, open_run_log, print_runs
-from wattlake.config import get_settings
 from wattlake.errors import WattlakeError
 from wattlake.term import cell, esc
+
+if TYPE_CHECKING:  # heavy imports stay out of `wattlake --help` (tests/test_cli_imports.py)
+    import pyarrow as pa
+
+    from wattlake.config import Settings
+
+
+def get_settings() -> Settings:
+    """The process settings; pydantic-settings is imported by the commands that need it."""
+    from wattlake.config import get_settings as settings
+
+    return settings()
+
 
 app = typer.Typer(
     name="wattlake",
