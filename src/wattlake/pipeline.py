@@ -115,13 +115,18 @@ class Runner:
         run = self.runs.start(spec.name, {"files": [str(f) for f in files], "force": force})
         reports: list[FileReport] = []
         try:
-            for i, path in enumerate(files):
+            stored: list[Artifact] = []
+            for path in files:
                 with run.step("bronze", path.name, reraise=False), path.open("rb") as fh:
                     artifact = self.store(spec, run, path.name, fh)
                 if run.steps[-1].status == "ok":
-                    reports.append(self.load_artifact(spec, run, artifact, force=force))
+                    stored.append(artifact)
+            parsers = self.parse_ahead(spec, stored, force=force)
+            for i, artifact in enumerate(stored):
+                parser = parsers.get((artifact.key, artifact.sha256))
+                reports.append(self.load_artifact(spec, run, artifact, force=force, parser=parser))
                 if progress:
-                    progress(path.name, i + 1, len(files))
+                    progress(artifact.key, i + 1, len(stored))
             # With replace_by_file a reload that loads no rows still deleted the earlier ones.
             replaced = spec.replace_by_file and any(not r.skipped for r in reports)
             if any(r.rows_loaded for r in reports) or replaced or force:
@@ -268,6 +273,26 @@ class Runner:
         self.manifest.record(artifact)
         return artifact
 
+    def parse_ahead(
+        self, spec: PipelineSpec, artifacts: list[Artifact], *, force: bool = False
+    ) -> dict[tuple[str, str], Parser]:
+        """Parse many artifacts at once where the engine can (Spark: on its executors);
+        returns a parser per (key, sha256) that replays the result, {} otherwise."""
+        parse_many = getattr(self.engine, "parse_many", None)
+        if parse_many is None:
+            return {}
+        by_key = spec.replace_by_file
+        todo = [
+            a
+            for a in artifacts
+            if force
+            or not self.manifest.is_loaded(spec.source, a.sha256, a.key if by_key else None)
+        ]
+        if len(todo) < 2:
+            return {}
+        parsers: dict[tuple[str, str], Parser] = parse_many(spec.parser_for, self.lake, todo)
+        return parsers
+
     def load_artifact(
         self,
         spec: PipelineSpec,
@@ -275,6 +300,7 @@ class Runner:
         artifact: Artifact,
         *,
         force: bool = False,
+        parser: Parser | None = None,
         before: Callable[[Tx], None] | None = None,
         also: Callable[[Tx], None] | None = None,
     ) -> FileReport:
@@ -282,7 +308,8 @@ class Runner:
 
         ``before(tx)`` and ``also(tx)`` run in that transaction before and after the silver
         rows (e.g. a source's own replacement rule, an incremental gold update), so everything
-        commits together or not at all."""
+        commits together or not at all. ``parser`` (from :meth:`parse_ahead`) replaces the
+        source's own."""
         report = FileReport(artifact.key)
         # With replace_by_file only the key's own loaded version counts (a file changed back
         # to earlier content must load again); otherwise the same bytes under any name do.
@@ -292,7 +319,7 @@ class Runner:
             report.note = "already loaded (same sha256); use --force to reload"
             return report
         with run.step("silver", artifact.key, reraise=False) as step:
-            parser = spec.parser_for(artifact.name)
+            parser = parser or spec.parser_for(artifact.name)
             with self.engine.transaction() as tx:
                 if before is not None:
                     before(tx)

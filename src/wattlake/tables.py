@@ -25,18 +25,25 @@ class TableSpec:
     """A silver (or system) table: columns, primary key, and what it holds.
 
     ``primary_key`` columns are NOT NULL; upserts on this key are idempotent.
+    ``partition_by`` names a DATE column that is a function of the key (a key's row always
+    falls on the same day), or a UTC timestamp key column (its UTC day is used): engines that
+    store tables as files (Spark) partition by that day, so an upsert rewrites only the days its
+    batch touches. None: the table is one partition.
     """
 
     name: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
     doc: str = ""
+    partition_by: str | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
         missing = [k for k in self.primary_key if k not in names]
         if missing:
             raise ValueError(f"{self.name}: primary key columns {missing} are not columns")
+        if self.partition_by is not None and self.partition_by not in names:
+            raise ValueError(f"{self.name}: partition column {self.partition_by} is not a column")
 
     @property
     def column_names(self) -> list[str]:

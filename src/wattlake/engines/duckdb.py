@@ -12,6 +12,7 @@ trip over an unfinished result. Writes are serialized by a lock (DuckDB allows o
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterator
@@ -203,6 +204,9 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise open_error(path, exc, read_only=read_only) from exc
         self._write_lock = threading.RLock()
+        # Every engine computes time in UTC (without ICU, DuckDB knows only UTC anyway).
+        with contextlib.suppress(duckdb.Error):
+            self._con.execute("SET GLOBAL TimeZone = 'UTC'")
         # Read cursors are reused (a fresh cursor per query measured 0.3-2 ms more per API
         # request): taken from this free list, put back after the query. At most as many as
         # queries ever ran at once (the API's thread pool bounds that); closed by close().
@@ -285,6 +289,14 @@ class DuckDBEngine:
         with self.transaction() as tx:
             tx.execute(f"CREATE OR REPLACE TABLE {_q(m.name)} AS {m.sql}")
         return int(self.query(f"SELECT count(*) FROM {_q(m.name)}").column(0)[0].as_py())
+
+    def attach_parquet(self, lake_url: str) -> list[str]:
+        """Views over the Parquet tables the Spark engine wrote under ``lake_url`` (temporary:
+        call again to pick up tables created since)."""
+        from wattlake.engines.parquet_tables import attach_duckdb_views
+
+        with self._write_lock:
+            return attach_duckdb_views(self._cursor(), lake_url)
 
     def close(self) -> None:
         for cur in self._all_readers:

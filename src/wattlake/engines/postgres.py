@@ -177,6 +177,7 @@ class PostgresEngine:
         self.read_only = read_only
 
         def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute("SET TIME ZONE 'UTC'")  # every engine computes time in UTC
             if schema:
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(schema)}")
                 conn.execute(f"SET search_path TO {_q(schema)}")

@@ -12,7 +12,9 @@ WITH d AS (
         opr_date,
         opr_hour,
         lmp,
-        extract(isodow FROM opr_date) AS dow,
+        -- ISO day of week (1 = Monday … 7 = Sunday), counted from Monday 1900-01-01: portable
+        -- (Spark has no EXTRACT(ISODOW), PostgreSQL no isodow()).
+        (date_diff('day', DATE '1900-01-01', opr_date) % 7) + 1 AS dow,
         extract(month FROM opr_date) AS m,
         extract(day FROM opr_date) AS dd
     FROM lmp

@@ -59,8 +59,9 @@ SELECT
     interval_count,
     covered_seconds,
     day_seconds,
+    -- DOUBLE, not `* 1.0`: a 1.0 literal is DECIMAL in Spark and PostgreSQL
     CASE
-        WHEN covered_seconds >= day_seconds THEN 1.0
-        ELSE covered_seconds * 1.0 / day_seconds
+        WHEN covered_seconds >= day_seconds THEN CAST(1 AS DOUBLE)
+        ELSE CAST(covered_seconds AS DOUBLE) / day_seconds
     END AS completeness
 FROM d

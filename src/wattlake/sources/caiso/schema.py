@@ -51,6 +51,7 @@ LMP = TableSpec(
         Column("_source_file", pa.string(), "bronze file the row was parsed from"),
     ),
     primary_key=("market", "node", "interval_start_utc"),
+    partition_by="opr_date",  # the operating day of interval_start_utc
     doc=(
         "CAISO OASIS locational marginal prices, one row per (market, node, interval). "
         "lmp = energy + congestion + loss (+ ghg) to within 1e-5 $/MWh."

@@ -118,6 +118,7 @@ INTERVAL_READS = TableSpec(
         _SRC,
     ),
     primary_key=("custodian", "usage_point_id", "reading_type_id", "interval_start_utc"),
+    partition_by="interval_start_utc",  # Spark: one partition per UTC day
     doc="One row per IntervalReading, per channel, keyed on its UTC start.",
 )
 

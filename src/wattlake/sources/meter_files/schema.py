@@ -35,6 +35,7 @@ METER_READS = TableSpec(
         Column("_source_file", S, "file the row came from"),
     ),
     primary_key=("meter_code", "serial", "data_type", "reading_local", "layout"),
+    partition_by="local_date",  # the day of reading_local
     doc="Interval values from load-profile (LP) and interval TOU (layout B) files.",
 )
 
@@ -56,6 +57,7 @@ METER_REGISTERS = TableSpec(
         Column("_source_file", S),
     ),
     primary_key=("meter_code", "serial", "read_local", "data_type", "period", "rate"),
+    partition_by="local_date",  # the day of read_local
     doc="Billing registers from TOU layout A (the 2015 ERM Power export).",
 )  # fmt: skip
 
