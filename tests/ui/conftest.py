@@ -1,0 +1,121 @@
+"""A real API server on an ephemeral port over demo data, and headless Chromium to look at it.
+
+Chromium and chromedriver come from the system packages (``apt-get install chromium
+chromium-driver``); without them the browser tests skip with the reason, except under
+``CI=true`` where they fail.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from tests._support import IN_CI
+from wattlake.config import Settings
+from wattlake.pipeline import Runner
+
+#: A rejected row whose raw text is markup: the runs page must show it as text.
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\">,<b>bold</b>"
+
+
+@dataclass
+class Served:
+    base: str
+    runner: Runner
+    home: Path
+
+
+def _load_demo(runner: Runner) -> None:
+    from wattlake.registry import get_pipeline
+    from wattlake.sources.caiso import demo as caiso_demo
+    from wattlake.sources.hosting_capacity import demo as hc_demo
+    from wattlake.sources.meter_files import demo as meter_demo
+
+    quiet = Console(file=open("/dev/null", "w"))  # noqa: SIM115 - closed with the test process
+    meter_demo.run(runner, quiet)
+    hc_demo.run(runner, quiet)
+    caiso_demo.run(runner, quiet)
+    bad = runner.settings.home / "bad" / "LP_999_20250908T000000.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "MeterPoint Code,Serial Number,Plant Code,Date/Time,Data Type,Data Value,Units,Status\n"
+        f"{HOSTILE}\n"
+    )
+    runner.ingest_files(get_pipeline("meter-files"), [bad])
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    import uvicorn
+
+    from wattlake.api.app import create_app
+
+    home = tmp_path_factory.mktemp("ui-home")
+    runner = Runner.open(Settings(home=home))
+    _load_demo(runner)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(runner), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.02)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", runner, home)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        runner.close()
+
+
+def browser_missing_reason() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (uv sync --group dev)"
+    for exe in ("chromium", "chromedriver"):
+        if not shutil.which(exe):
+            return f"{exe} not found on PATH (apt-get install chromium chromium-driver)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    reason = browser_missing_reason()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI requires a headless browser: {reason}")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium") or "chromium"
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+        "--window-size=1280,1400", "--no-first-run", "--disable-extensions",
+        "--proxy-server=direct://", "--proxy-bypass-list=*",
+    ):  # fmt: skip
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=shutil.which("chromedriver") or "chromedriver")
+    driver = webdriver.Chrome(options=opts, service=service)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -1,0 +1,192 @@
+"""Each dashboard page in headless Chromium over demo data: it loads with no console errors,
+shows a figure computed here from the warehouse, a filter changes its chart, and a screenshot
+of it is written under the test's temporary folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.conftest import HOSTILE, Served
+
+#: The page is usable (first complete view drawn) within this many ms of navigation. The goal is
+#: under a second; the bound leaves room for a loaded shared test machine.
+READY_MS = 2500
+
+
+def _wait(browser: Any, cond: Any, timeout: float = 15, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _errors(browser: Any) -> list[str]:
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _open(browser: Any, served: Served, path: str) -> int:
+    """Load ``path``; return its data-ready time (ms) once the page has drawn its first view."""
+    browser.get_log("browser")  # drop earlier pages' messages
+    browser.get(served.base + path)
+    ready = _wait(
+        browser,
+        lambda: browser.find_element("tag name", "body").get_attribute("data-ready"),
+        what=f"{path} to be ready",
+    )
+    status = browser.find_element("id", "status")
+    assert "error" not in (status.get_attribute("class") or ""), status.text
+    return int(ready)
+
+
+def _attr(browser: Any, element_id: str, name: str) -> str:
+    return str(browser.find_element("id", element_id).get_attribute(name))
+
+
+def _finish(browser: Any, tmp_path: Path, name: str, ready_ms: int) -> None:
+    shot = tmp_path / f"{name}.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    assert _errors(browser) == []
+    print(f"{name}: ready in {ready_ms} ms, screenshot {shot}")
+    assert ready_ms < READY_MS
+
+
+def _q(served: Served, sql: str, **params: Any) -> Any:
+    return served.runner.engine.query(sql, params).column(0)[0].as_py()
+
+
+def test_caiso_page(browser: Any, served: Served, tmp_path: Path) -> None:
+    node = "TH_NP15_GEN-APND"
+    avg = _q(
+        served, "SELECT avg(avg_lmp) FROM lmp_daily WHERE market = 'DAM' AND node = $n", n=node
+    )
+    first, last = (
+        served.runner.engine.query("SELECT min(opr_date), max(opr_date) FROM lmp_daily")
+        .to_pylist()[0]
+        .values()
+    )
+    ready = _open(browser, served, f"/ui/caiso?start={first}&end={last}")
+    summary = browser.find_element("id", "node-summary").text
+    assert node in summary and f"{avg:,.2f}" in summary
+    assert _attr(browser, "daily-chart", "data-series") == "6"
+    assert _attr(browser, "daily-chart", "data-points") == str(6 * 7)
+    # one day, 24 hours: energy, congestion, loss, ghg stacked plus the LMP line
+    assert _attr(browser, "hourly-chart", "data-labels") == "Energy|Congestion|Loss|GHG|LMP"
+    assert int(_attr(browser, "hourly-chart", "data-points")) == 5 * 24
+    browser.find_element("css selector", f'#nodes input[value="{node}"]').click()
+    _wait(browser, lambda: _attr(browser, "daily-chart", "data-series") == "5", what="5 series")
+    assert node not in _attr(browser, "daily-chart", "data-labels")
+    assert node not in browser.find_element("id", "node-summary").text
+    assert "node=TH_SP15_GEN-APND" in browser.current_url  # the view can be linked
+    _finish(browser, tmp_path, "caiso", ready)
+
+
+def test_hosting_capacity_page(browser: Any, served: Served, tmp_path: Path) -> None:
+    total = _q(served, "SELECT count(*) FROM feeders")
+    coned = _q(served, "SELECT count(*) FROM feeders WHERE utility = 'coned'")
+    coned_mean = _q(served, "SELECT avg(max_hc_mw) FROM feeders WHERE utility = 'coned'")
+    ready = _open(browser, served, "/ui/hosting-capacity")
+    assert browser.find_element("id", "n-feeders").text == f"{total:,}"
+    assert int(_attr(browser, "feeders", "data-rows")) == total
+    assert _attr(browser, "hc-histogram", "data-labels") == "cenhud|coned|oru|utility1|utility2"
+    # the feeder with the highest max HC is shown with its DER by type
+    top = (
+        served.runner.engine.query(
+            "SELECT native_feeder_id FROM feeders ORDER BY max_hc_mw DESC NULLS LAST LIMIT 1"
+        )
+        .column(0)[0]
+        .as_py()
+    )
+    assert str(top) in browser.find_element("id", "feeder-title").text
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", "utility")).select_by_value("coned")
+    _wait(browser, lambda: _attr(browser, "hc-histogram", "data-labels") == "coned", what="coned")
+    assert browser.find_element("id", "n-feeders").text == f"{coned:,}"
+    assert browser.find_element("id", "mean-hc").text == f"{coned_mean:,.2f}"
+    assert int(_attr(browser, "feeders", "data-rows")) == coned
+    # sorting: click "Max HC MW" twice → ascending; the first row is the smallest
+    header = browser.find_element("xpath", '//table[@id="feeders"]//th[starts-with(., "Max HC")]')
+    header.click()
+    lowest = _q(served, "SELECT min(max_hc_mw) FROM feeders WHERE utility = 'coned'")
+    first_row = browser.find_element("css selector", "#feeders tbody tr").text
+    assert f"{lowest:,.2f}" in first_row
+    # a row opens that feeder's DER by type
+    browser.find_element("css selector", "#feeders tbody tr").click()
+    _wait(
+        browser, lambda: "coned" in browser.find_element("id", "feeder-title").text, what="feeder"
+    )
+    _finish(browser, tmp_path, "hosting-capacity", ready)
+
+
+def test_meters_page(browser: Any, served: Served, tmp_path: Path) -> None:
+    meter = _q(served, "SELECT min(meter_code) FROM meter_daily")
+    mean_import = _q(
+        served,
+        "SELECT avg(avg_value) FROM meter_daily WHERE meter_code = $m "
+        "AND data_type = 'Import Wh Total'",
+        m=meter,
+    )
+    mean_export = _q(
+        served,
+        "SELECT avg(avg_value) FROM meter_daily WHERE meter_code = $m "
+        "AND data_type = 'Export Wh Total'",
+        m=meter,
+    )
+    ready = _open(browser, served, "/ui/meters")
+    assert browser.find_element("id", "meter-mean").text == f"{mean_import:,.3f}"
+    assert _attr(browser, "meter-chart", "data-labels") == "Maximum|Minimum|Average"
+    before = _attr(browser, "meter-chart", "data-points")
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", "data-type")).select_by_value("Export Wh Total")
+    _wait(
+        browser,
+        lambda: browser.find_element("id", "meter-mean").text == f"{mean_export:,.3f}",
+        what="export mean",
+    )
+    assert "Export Wh Total" in browser.find_element("id", "meter-title").text
+    assert int(before) > 0
+    _finish(browser, tmp_path, "meters", ready)
+
+
+def test_runs_page_shows_rejects_as_text(browser: Any, served: Served, tmp_path: Path) -> None:
+    n_runs = _q(served, "SELECT count(*) FROM runs")
+    n_meter = _q(served, "SELECT count(*) FROM runs WHERE pipeline = 'meter-files'")
+    ready = _open(browser, served, "/ui/runs")
+    assert int(_attr(browser, "runs", "data-rows")) == min(n_runs, 50)
+    # the newest run is the hostile file's: its reject's raw text is shown, as text
+    rejects = browser.find_element("id", "rejects")
+    _wait(browser, lambda: HOSTILE in rejects.text, what="the raw rejected line")
+    assert rejects.find_elements("tag name", "img") == []
+    assert browser.title != "pwned"
+    assert "wrong_field_count" in rejects.text
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", "pipeline")).select_by_value("meter-files")
+    _wait(browser, lambda: _attr(browser, "runs", "data-rows") == str(n_meter), what="filter")
+    assert _attr(browser, "runs-chart", "data-points") == str(2 * n_meter)
+    _finish(browser, tmp_path, "runs", ready)
+
+
+@pytest.mark.parametrize("slug", ["", "/green-button", "/scada"])
+def test_other_pages_load_cleanly(browser: Any, served: Served, tmp_path: Path, slug: str) -> None:
+    browser.get_log("browser")
+    browser.get(f"{served.base}/ui{slug}")
+    _wait(browser, lambda: browser.find_element("tag name", "h1").text, what="a heading")
+    if slug:
+        _wait(
+            browser,
+            lambda: browser.find_element("tag name", "body").get_attribute("data-ready"),
+            what="ready",
+        )
+    browser.save_screenshot(str(tmp_path / f"page{slug.replace('/', '-') or '-index'}.png"))
+    assert _errors(browser) == []
