@@ -1,5 +1,5 @@
 /* wattlake dashboard: shared helpers. Data reach the page only through textContent and
-   attribute/property setters (never innerHTML), and only from the /v1 API of this server. */
+   attribute/property setters (never as markup), and only from the /v1 API of this server. */
 "use strict";
 
 const WL = (() => {
