@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from tests._support import IN_CI
 from wattlake.config import Settings
 from wattlake.pipeline import Runner
 
+#: Days of CAISO prices loaded before the demo week.
+YEAR_DAYS = 365
 #: A rejected row whose raw text is markup: the runs page must show it as text.
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\">,<b>bold</b>"
 
@@ -44,6 +47,17 @@ def _load_demo(runner: Runner) -> None:
     meter_demo.run(runner, quiet)
     hc_demo.run(runner, quiet)
     caiso_demo.run(runner, quiet)
+    # a year of day-ahead prices before the demo week: the pages must draw a year quickly
+    from wattlake.sims.oasis import OasisSim
+    from wattlake.sources.caiso.pipeline import backfill
+
+    start, _ = caiso_demo.demo_week()
+    with OasisSim(rate_limit_s=0.0, all_nodes_count=len(caiso_demo.NODES)) as sim:
+        year = backfill(
+            runner, start - timedelta(days=YEAR_DAYS), start, "DAM", caiso_demo.NODES,
+            base_url=sim.base_url, min_interval_s=0,
+        )  # fmt: skip
+    assert year.failed == 0 and year.rows_loaded > YEAR_DAYS * 23 * len(caiso_demo.NODES)
     bad = runner.settings.home / "bad" / "LP_999_20250908T000000.csv"
     bad.parent.mkdir(parents=True)
     bad.write_text(

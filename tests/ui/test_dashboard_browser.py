@@ -5,12 +5,14 @@ of it is written under the test's temporary folder."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.ui.conftest import HOSTILE, Served
+from tests.ui.conftest import HOSTILE, YEAR_DAYS, Served
+from wattlake.sources.caiso.demo import demo_week
 
 #: The page is usable (first complete view drawn) within this many ms of navigation. The goal is
 #: under a second; the bound leaves room for a loaded shared test machine.
@@ -65,14 +67,14 @@ def _q(served: Served, sql: str, **params: Any) -> Any:
 
 def test_caiso_page(browser: Any, served: Served, tmp_path: Path) -> None:
     node = "TH_NP15_GEN-APND"
+    first, end = demo_week()
+    last = end - timedelta(days=1)
     avg = _q(
-        served, "SELECT avg(avg_lmp) FROM lmp_daily WHERE market = 'DAM' AND node = $n", n=node
-    )
-    first, last = (
-        served.runner.engine.query("SELECT min(opr_date), max(opr_date) FROM lmp_daily")
-        .to_pylist()[0]
-        .values()
-    )
+        served,
+        "SELECT avg(avg_lmp) FROM lmp_daily WHERE market = 'DAM' AND node = $n "
+        "AND opr_date BETWEEN $a AND $b",
+        n=node, a=first, b=last,
+    )  # fmt: skip
     ready = _open(browser, served, f"/ui/caiso?start={first}&end={last}")
     summary = browser.find_element("id", "node-summary").text
     assert node in summary and f"{avg:,.2f}" in summary
@@ -87,6 +89,16 @@ def test_caiso_page(browser: Any, served: Served, tmp_path: Path) -> None:
     assert node not in browser.find_element("id", "node-summary").text
     assert "node=TH_SP15_GEN-APND" in browser.current_url  # the view can be linked
     _finish(browser, tmp_path, "caiso", ready)
+
+
+def test_caiso_page_draws_a_year(browser: Any, served: Served, tmp_path: Path) -> None:
+    first, end = demo_week()
+    start = first - timedelta(days=YEAR_DAYS)
+    days = (end - start).days
+    ready = _open(browser, served, f"/ui/caiso?start={start}&end={end - timedelta(days=1)}")
+    assert _attr(browser, "daily-chart", "data-points") == str(6 * days)
+    assert f"{6 * days} node-days" in browser.find_element("id", "status").text
+    _finish(browser, tmp_path, "caiso-year", ready)
 
 
 def test_hosting_capacity_page(browser: Any, served: Served, tmp_path: Path) -> None:

@@ -16,7 +16,9 @@ from wattlake.pipeline import Runner
 from wattlake.registry import get_pipeline
 from wattlake.sources.hosting_capacity.pipeline import landing_folder
 
-OWN_FILES = sorted(p for p in STATIC.iterdir() if p.suffix in (".js", ".css") and "chart" not in p.name)
+OWN_FILES = sorted(
+    p for p in STATIC.iterdir() if p.suffix in (".js", ".css") and "chart" not in p.name
+)
 METER_FILE = (
     "MeterPoint Code,Serial Number,Plant Code,Date/Time,Data Type,Data Value,Units,Status\n"
     "100,100,P1,01/09/2025 00:15:00,Import Wh Total,1.0,kwh,\n"

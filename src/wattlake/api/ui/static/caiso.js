@@ -85,7 +85,8 @@ WL.boot(async () => {
       const data = new Array(days.length).fill(null);
       for (const r of rows) if (r.node === n) data[index.get(r.opr_date)] = r[key];
       const color = WL.PALETTE[nodes.indexOf(n) % WL.PALETTE.length];
-      return { label: n, data, borderColor: color, backgroundColor: color, pointRadius: 2,
+      return { label: n, data, borderColor: color, backgroundColor: color,
+        pointRadius: days.length > 60 ? 0 : 2,
         spanGaps: false, borderWidth: 1.5 };
     });
     WL.chart(daily.canvas, {
