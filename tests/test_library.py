@@ -146,7 +146,8 @@ def test_read_meter_file(no_lake: None, tmp_path: Path) -> None:
     # 00:15 at UTC+10 (the default meter zone) is 14:15 UTC the day before
     assert t.column("reading_utc")[0].as_py() == datetime(2025, 8, 31, 14, 15, tzinfo=UTC)
     assert t.schema.field("reading_utc").type.tz == "UTC"
-    t = wattlake.meters.read_meter_file(path, timezone="UTC")
+    with pytest.warns(RejectedRowsWarning):
+        t = wattlake.meters.read_meter_file(path, timezone="UTC")
     assert t.column("reading_utc")[0].as_py() == datetime(2025, 9, 1, 0, 15, tzinfo=UTC)
     with pytest.raises(wattlake.errors.InputError):  # type: ignore[attr-defined]
         wattlake.meters.read_meter_file(path, strict=True)

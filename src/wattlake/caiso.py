@@ -60,7 +60,7 @@ def get_lmp(
     nodes: Sequence[str] | None = None,
     *,
     all_nodes: bool = False,
-    base_url: str = OASIS_URL,
+    base_url: str | None = None,
     min_interval_s: float = 5.0,
     keep: bool | None = None,
 ) -> pa.Table:
@@ -77,8 +77,9 @@ def get_lmp(
         Pricing nodes, e.g. ``["TH_NP15_GEN-APND"]``; default the three trading hubs.
     all_nodes : bool
         Every node instead (one request per day, or per hour in real-time markets).
-    base_url : str
-        OASIS API root; the default is the public OASIS.
+    base_url : str, optional
+        OASIS API root; default ``WATTLAKE_OASIS_URL`` if set, else the public OASIS
+        (:data:`OASIS_URL`).
     min_interval_s : float
         Least seconds between two requests to the host (OASIS throttles; keep 5 for the
         public site).
@@ -101,6 +102,7 @@ def get_lmp(
     from wattlake.sources.caiso.schema import TRADING_HUBS, market_query
 
     lo, hi = _facade.as_date(start), _facade.as_date(end)
+    base_url = base_url or os.environ.get("WATTLAKE_OASIS_URL") or OASIS_URL
     settings = _facade.configured_settings(keep)
     if settings is None:
         with OasisClient(base_url, min_interval_s=min_interval_s) as client:
