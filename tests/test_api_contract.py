@@ -21,6 +21,7 @@ PATH_EXAMPLES = {
     "meter_code": "210095893",
     "feeder_uid": "utility2:F1",
     "run_id": "20260101T000000-abcdef",
+    "usage_point_id": "6345172663",
 }
 CIRCUITS = (
     "Master_CDF,feeder_voltage,feeder_max_hc,feeder_min_hc,feeder_dg_connected_since_refresh,"

@@ -8,10 +8,11 @@ Secrets (database passwords, API keys, S3 keys) come from the environment only.
 
 from __future__ import annotations
 
+import codecs
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +40,20 @@ class Settings(BaseSettings):
             "(UTC+10 all year, no DST), which is what the ERM Power exports use."
         ),
     )
+    meter_encoding: str = Field(
+        default="utf-8",
+        description=(
+            "Encoding of meter files without a byte-order mark (UTF-8 and UTF-16 with a BOM "
+            "are recognised), e.g. utf-8, latin-1 or cp1252."
+        ),
+    )
+    espi_timezone: str | None = Field(
+        default=None,
+        description=(
+            "IANA zone for local days of Green Button feeds without LocalTimeParameters, "
+            "e.g. America/Los_Angeles (default: UTC, noted in the file report)."
+        ),
+    )
     duckdb_memory_limit: str = Field(
         default="256MB",
         description="Cap on DuckDB's memory (it spills to disk beyond it), e.g. 256MB or 4GB.",
@@ -46,6 +61,18 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         default=2 * 1024**3, description="Refuse input files larger than this many bytes."
     )
+
+    @field_validator("meter_encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {value!r}: use a Python codec name such as utf-8, "
+                "latin-1 or cp1252"
+            ) from None
+        return value
 
     @classmethod
     def settings_customise_sources(

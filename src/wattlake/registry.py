@@ -11,6 +11,7 @@ PIPELINES: dict[str, str] = {
     "meter-files": "wattlake.sources.meter_files.pipeline",
     "hosting-capacity": "wattlake.sources.hosting_capacity.pipeline",
     "caiso-lmp": "wattlake.sources.caiso.pipeline",
+    "green-button": "wattlake.sources.espi.pipeline",
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from wattlake.engines import Engine, Tx
-from wattlake.parsing import Reject
+from wattlake.parsing import Reject, storable
 from wattlake.tables import UTC_TS, Column, TableSpec, utcnow
 
 S, I64, F64 = pa.string(), pa.int64(), pa.float64()
@@ -179,17 +179,23 @@ class RunLog:
         run.flushed_at = time.monotonic()
 
     def write_rejects(self, tx: Tx, run_id: str, rejects: list[Reject]) -> None:
+        """Store ``rejects``; their text is made storable (NUL, undecodable bytes escaped), so
+        every engine keeps the same rejects."""
         if not rejects:
             return
+
+        def text(values: list[str | None]) -> pa.Array:
+            return pa.array([None if v is None else storable(v) for v in values], S)
+
         table = pa.table(
             {
                 "run_id": pa.array([run_id] * len(rejects), S),
-                "source_file": pa.array([r.source_file for r in rejects], S),
+                "source_file": text([r.source_file for r in rejects]),
                 "seq": pa.array(range(len(rejects)), I64),
                 "line": pa.array([r.line for r in rejects], I64),
-                "field": pa.array([r.field for r in rejects], S),
-                "rule": pa.array([r.rule for r in rejects], S),
-                "raw": pa.array([r.raw for r in rejects], S),
+                "field": text([r.field for r in rejects]),
+                "rule": text([r.rule for r in rejects]),
+                "raw": text([r.raw for r in rejects]),
             }
         )
         tx.upsert(REJECTS, table)

@@ -112,13 +112,14 @@ def test_hubs_excerpt_alone_gives_the_same_rows(real_lmp: tuple[pa.Table, FileRe
 # --- other real excerpts: MGHG (2025 DAM) and the DST fall-back day (RTM) -----------------------
 
 
-def test_2025_dam_excerpt_carries_mghg_and_rejects_incomplete_hours() -> None:
+def test_2025_dam_excerpt_carries_mghg_and_keeps_incomplete_hours() -> None:
     table, report = parse_bytes(sample(DAM_2025_EXCERPT))
     # Only HE18 of 09-01 and HE1 of 09-02 have all five components; the other 22 hours hold only
-    # an LMP row while the file has MCE/MCC/MCL, so they are incomplete and rejected.
-    assert table.num_rows == 2
-    assert Counter(r.rule for r in report.rejects) == {"missing_component": 22}
+    # an LMP row: they load with null components and a warning (issue 7, item 4).
+    assert table.num_rows == 24 and not report.rejects
     assert report.balanced
+    assert report.warnings and report.warnings[0].startswith("22 intervals")
+    assert table["energy"].null_count == 22 and table["lmp"].null_count == 0
     he1 = table.filter(pc.equal(table["opr_hour"], 1)).to_pylist()[0]
     assert he1["opr_date"] == date(2025, 9, 2)
     assert he1["interval_start_utc"] == datetime(2025, 9, 2, 7, tzinfo=UTC)
@@ -134,8 +135,9 @@ def test_rtm_fall_back_excerpt_keeps_the_repeated_hour() -> None:
     raw = sample(RTM_DST_EXCERPT)
     table, report = parse_bytes(raw)
     assert report.balanced
-    row = table.to_pylist()[0]  # the only complete interval: 09:00Z, labelled HE25
-    assert table.num_rows == 1 and report.rows_rejected == 29
+    # Every interval loads; the only complete one is 09:00Z, labelled HE25.
+    assert table.num_rows == 30 and report.rows_rejected == 0
+    [row] = [r for r in table.to_pylist() if r["energy"] is not None]
     assert (row["market"], row["opr_hour"], row["opr_interval"]) == ("RTM", 25, 1)
     assert (row["lmp"], row["energy"], row["congestion"], row["loss"]) == (
         44.06993,

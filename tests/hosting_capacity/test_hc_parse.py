@@ -125,12 +125,22 @@ def test_quoted_values_blank_lines_and_line_numbers() -> None:
         "3,null,Solar,oops,36_01_1,0\n"
     )
     parsed = parse_text("utility2_install_der.csv", text)
+    # Quoted fields never span lines (issue 7, item 1): the address broken over lines 2-3 is
+    # two rejected lines, each on its own; a quoted comma within a line is fine (line 5's
+    # "Natural Gas" is quoted; its unquoted 1,000 is one field too many).
     assert [(r.line, r.field, r.rule) for r in parsed.report.rejects] == [
+        (2, None, "bad_quote"),
+        (3, None, "bad_column_count"),
         (5, None, "bad_column_count"),  # unquoted thousands separator: one field too many
         (6, "DER_NAMEPLATE_RATING", "bad_number"),
     ]
-    assert parsed.report.rejects[1].raw == "3,null,Solar,oops,36_01_1,0"
-    assert [r["native_id"] for r in parsed.rows("ders")] == ["1"]
+    assert parsed.report.rejects[0].raw == '1,"12 Main St, Apt 4'
+    assert parsed.report.rejects[3].raw == "3,null,Solar,oops,36_01_1,0"
+    assert parsed.rows("ders") == []
+    one_line = U2_DER + '1,"12 Main St, Apt 4 Rear",Solar,7.6,36_01_1,0\n'
+    assert [
+        r["native_id"] for r in parse_text("utility2_install_der.csv", one_line).rows("ders")
+    ] == ["1"]
 
 
 def test_thousands_separator_when_declared() -> None:
@@ -164,8 +174,11 @@ def test_encoding_declared_in_the_format() -> None:
     data = "Feeder,Max HC (kW),Voltage (V),Substation,Studied\nF1,1,1,Québec,01.01.2024\n"
     (row,) = parse_bytes("x.csv", data.encode("cp1252"), fmt).rows("feeders")
     assert row["substation"] == "Québec"
-    with pytest.raises(InputError, match="cannot decode as utf-8"):
-        parse_bytes("x.csv", data.encode("cp1252"), replace(TEST_FEEDERS, encoding="utf-8"))
+    # Declared UTF-8: the line with the cp1252 byte is rejected on its own, not the file.
+    wrong = parse_bytes("x.csv", data.encode("cp1252"), replace(TEST_FEEDERS, encoding="utf-8"))
+    assert wrong.rows("feeders") == []
+    assert [(r.line, r.rule) for r in wrong.report.rejects] == [(2, "bad_encoding")]
+    assert "Qu\\xe9bec" in wrong.report.rejects[0].raw
 
 
 def test_missing_column_names_the_column_and_the_format_file() -> None:
@@ -279,11 +292,12 @@ def test_every_line_is_accounted_for(rows: list[list[str]]) -> None:
     assert all(r.raw == lines[r.line - 1] for r in parsed.report.rejects if r.line)
 
 
-def test_unterminated_quote_swallows_the_rest_into_one_reject() -> None:
+def test_unterminated_quote_costs_only_its_own_line() -> None:
     text = U2_DER + '1,"oops,Solar,5,x,0\n2,null,Solar,5,x,0\n'
     parsed = parse_text("utility2_install_der.csv", text)
-    assert [(r.line, r.rule) for r in parsed.report.rejects] == [(2, "bad_column_count")]
-    assert parsed.report.rejects[0].raw.startswith('1,"oops')
+    assert [(r.line, r.rule) for r in parsed.report.rejects] == [(2, "bad_quote")]
+    assert parsed.report.rejects[0].raw == '1,"oops,Solar,5,x,0'
+    assert [r["native_id"] for r in parsed.rows("ders")] == ["2"]
 
 
 def test_unreadable_csv_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:

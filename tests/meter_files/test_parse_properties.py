@@ -25,6 +25,7 @@ rows = st.lists(
     ),
     min_size=1,
     max_size=60,
+    unique_by=lambda r: (r[0], r[1], r[2]),  # a repeated key is a duplicate_key reject
 )
 
 

@@ -12,7 +12,7 @@ from wattlake.api import errors, openapi, ui
 from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
-from wattlake.api.routes import feeders, health, lmp, meters, runs
+from wattlake.api.routes import feeders, health, lmp, meters, runs, usage_points
 from wattlake.api.slashes import redirect_slashes_except
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
@@ -57,6 +57,7 @@ def create_app(runner: Runner | None = None) -> FastAPI:
     app.include_router(compat_hosting_capacity.router)
     app.include_router(lmp.router)
     app.include_router(compat_caiso.router)
+    app.include_router(usage_points.router)
     seed = (compat_meter_files.router, compat_hosting_capacity.router, compat_caiso.router)
     redirect_slashes_except(app.router, [r for s in seed for r in s.routes])
     openapi.install(app)

@@ -7,9 +7,10 @@ Long to wide. OASIS sends one CSV row per (interval, node, component); ``LMP_TYP
 MCC, MCL and, in newer files, MGHG. The parser pivots them into one row per (market, node,
 interval) with lmp / energy / congestion / loss / ghg in $/MWh. Intervals come from the
 ``*_GMT`` columns (UTC, ``[start, end)``); ``OPR_DT``/``OPR_HR``/``OPR_INTERVAL`` are kept as
-labels only. LMP is required; MCE, MCC and MCL are required in every node-interval if the
-file has them at all (else their columns are null); MGHG is optional per node-interval (null
-when absent). Every ``.csv`` member of the zip is read and pivoted together, so per-component
+labels only. LMP is required; the components (MCE, MCC, MCL, MGHG) are kept where present and
+null where absent, as the original CAISO system and its peers load them. A node-interval that
+lacks a component the file has elsewhere loads with its LMP and a warning in ``report.note``
+(``lmp = energy + congestion + loss (+ ghg)`` holds only where all of them are present). Every ``.csv`` member of the zip is read and pivoted together, so per-component
 files also work.
 
 Rejects and row accounting. Rejects are recorded per LONG row: ``line`` is the physical line,
@@ -21,7 +22,7 @@ member name when the zip has several CSVs).
 - A long row with a bad value (number, timestamp, date, label, unknown LMP_TYPE) is rejected
   and takes its whole node-interval with it: every other long row of that node-interval is
   rejected as ``sibling_rejected``, so no partial wide row is ever loaded. A node-interval
-  lacking a required component (``missing_component``), with a component twice
+  lacking its LMP (``missing_component``), with a component twice
   (``duplicate_component``), whose rows disagree on the interval end or labels
   (``inconsistent_interval``) or with end <= start (``bad_interval``) is rejected as a whole.
 
@@ -42,8 +43,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from wattlake.csvlines import CleanLines
 from wattlake.errors import InputError
-from wattlake.parsing import FileReport
+from wattlake.parsing import MAX_ABS, FileReport
 from wattlake.sources.caiso.response import (
     MEMBER_ERRORS,
     NO_DATA_CODE,
@@ -204,6 +206,17 @@ class _Member:
         return lines[line - 1].rstrip(b"\r").decode("utf-8", "replace")
 
 
+def _cleaned(src: _Source, report: FileReport) -> _Source:
+    """``src`` read once through CleanLines: a line with a NUL, bad UTF-8 or longer than a
+    block is rejected on its own (and handed on blank, which is not data)."""
+    try:
+        with src.open() as f:
+            data = CleanLines(f, report, quotes=False).read_all()  # type: ignore[arg-type]
+    except MEMBER_ERRORS as exc:
+        raise corrupt_member(src.name, exc) from None
+    return _Source(src.name, lambda: io.BytesIO(data))
+
+
 def _read_member(src: _Source) -> tuple[pa.Table, str, int]:
     """(table with our column names, price column, lines skipped for a wrong field count)."""
     try:
@@ -336,7 +349,9 @@ def _checks(t: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
         ),
     )
     known = pc.is_in(t["ltype"], pa.array(list(COMPONENTS)))
-    value_ok = pc.and_(value_ok, pc.and_(known, pc.is_finite(t["price"])))
+    # the shared number rule (NaN, inf, |x| > MAX_ABS fail); a missing price fails too
+    price_ok = pc.less_equal(pc.abs(t["price"]), MAX_ABS)
+    value_ok = pc.and_(value_ok, pc.and_(known, price_ok))
     return pc.fill_null(key_ok, False), pc.fill_null(value_ok, False)
 
 
@@ -358,7 +373,7 @@ def _row_problem(row: dict[str, object], price_col: str) -> tuple[str | None, st
         if not isinstance(v, int) or not lo <= v <= hi:
             return _FIELD[col], "bad_integer"
     price = row["price"]
-    if not isinstance(price, float) or price != price or abs(price) == float("inf"):
+    if not isinstance(price, float) or not abs(price) <= MAX_ABS:  # the shared number rule
         return price_col, "bad_number"
     return None
 
@@ -392,8 +407,8 @@ def _aggregate(work: pa.Table, bad: pa.ChunkedArray) -> pa.Table:
     return pa.table(cols).group_by(_KEYS).aggregate(aggs)
 
 
-def _required(t: pa.Table, value_ok: pa.ChunkedArray) -> list[str]:
-    """LMP, plus MCE/MCC/MCL if the file has any valid row of them (MGHG is never required)."""
+def _present(t: pa.Table, value_ok: pa.ChunkedArray) -> list[str]:
+    """LMP, plus MCE/MCC/MCL if the file has any valid row of them (MGHG is never expected)."""
     present = set(pc.unique(t["ltype"].filter(value_ok)).to_pylist())
     return ["LMP", *(c for c in ("MCE", "MCC", "MCL") if c in present)]
 
@@ -412,7 +427,7 @@ def _parse_sources(sources: list[_Source], report: FileReport) -> pa.Table:
     members: list[_Member] = []
     tables = []
     offset = 0
-    for src in sources:
+    for src in map(lambda s: _cleaned(s, report), sources):
         table, price_col, skipped = _read_member(src)
         members.append(_Member(src, offset, table.num_rows, price_col, skipped))
         tables.append(table)
@@ -423,7 +438,7 @@ def _parse_sources(sources: list[_Source], report: FileReport) -> pa.Table:
     work = t if clean else t.append_column("_i", _arange(t.num_rows)).filter(key_ok)
     bad = pc.invert(value_ok if clean else value_ok.filter(key_ok)).cast(pa.int8())
     agg = _aggregate(work, bad)
-    required = _required(t, value_ok)
+    required = ["LMP"]
     ok = _group_ok(agg, required)
     rejects: list[Reject] = []
     if not clean:
@@ -444,11 +459,26 @@ def _parse_sources(sources: list[_Source], report: FileReport) -> pa.Table:
             "_source_file": pa.repeat(pa.scalar(report.source_file), agg.num_rows),
         }
     )
+    expected = [c for c in _present(t, value_ok) if c != "LMP"]
+    if expected:
+        partial = pc.sum(_any_missing(agg, expected).cast(pa.int64())).as_py() or 0
+        if partial:
+            report.warn(
+                f"{partial} intervals loaded without some of their components "
+                f"({'/'.join(expected)} stored as null where absent)"
+            )
     order = [(k, "ascending") for k in ("market", "node", "interval_start_utc")]
     wide = wide.sort_by(order)
     _record(report, members, rejects)
     report.rows_read += wide.num_rows
     return LMP.conform(wide)
+
+
+def _any_missing(agg: pa.Table, components: list[str]) -> pa.ChunkedArray:
+    missing = pc.equal(agg[f"v_{components[0]}_count"], 0)
+    for comp in components[1:]:
+        missing = pc.or_(missing, pc.equal(agg[f"v_{comp}_count"], 0))
+    return missing
 
 
 def _member_of(members: list[_Member], row: int) -> _Member:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wattlake.parsing import bad_floats
 from wattlake.sources.hosting_capacity.formats import (
     FIELDS,
     DateRule,
@@ -74,7 +75,12 @@ def to_number(arr: pa.Array, factor: float = 1.0, thousands: str | None = None) 
         values = pc.multiply(values, factor)
     elif factor < 1.0:  # divide: 13200 / 1000 is exactly 13.2, 13200 * 0.001 is not
         values = pc.divide(values, 1.0 / factor)
-    return Converted(values, _bad(arr, ok), "bad_number")
+    bad = _bad(arr, ok)
+    out_of_range = bad_floats(values)  # the shared rule: finite, within +-MAX_ABS
+    if pc.any(out_of_range).as_py():
+        bad = pc.or_(bad, out_of_range)
+        values = pc.if_else(out_of_range, pa.scalar(None, pa.float64()), values)
+    return Converted(values, bad, "bad_number")
 
 
 def to_int(arr: pa.Array) -> Converted:

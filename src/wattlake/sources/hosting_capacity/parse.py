@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from wattlake.csvlines import CleanLines
 from wattlake.errors import InputError
 from wattlake.parsing import FileReport
 from wattlake.sources.hosting_capacity.convert import convert_column
@@ -40,7 +41,6 @@ from wattlake.sources.hosting_capacity.formats import (
 from wattlake.sources.hosting_capacity.schema import DERS, FEEDER_SECTIONS, FEEDERS
 
 _ROW = "__row"  # original data-row index, carried through every step
-_UTF8 = {"utf-8", "utf8", "utf-8-sig", "utf_8", "utf_8_sig"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,8 @@ class _Lines:
 
     @cached_property
     def _physical(self) -> list[str]:
-        return self.text.splitlines()
+        # split on \n only: str.splitlines also breaks at \x1c, \x85, \u2028 ... inside a line
+        return [line.removesuffix("\r") for line in self.text.split("\n")]
 
     @cached_property
     def _walk(self) -> tuple[list[int], list[int]]:
@@ -109,17 +110,6 @@ class _Lines:
         return lines[line - 1] if line is not None and 0 < line <= len(lines) else None
 
 
-def _decode(data: bytes, fmt: FileFormat, source: str) -> str:
-    try:
-        text = data.decode(fmt.encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise InputError(
-            f"{source}: cannot decode as {fmt.encoding} ({exc})",
-            hint=f"set `encoding` in {fmt.path}",
-        ) from exc
-    return text.removeprefix("\ufeff")
-
-
 def _read(
     data: bytes, text: str, header: list[str], fmt: FileFormat, wanted: list[str], source: str
 ) -> tuple[pa.Table, list[str]]:
@@ -130,15 +120,13 @@ def _read(
         invalid.append(str(row.text))
         return "skip"
 
-    buffer = data if fmt.encoding.lower() in _UTF8 else text.encode("utf-8")
-    if not buffer.endswith(b"\n"):
-        buffer += b"\n"
+    buffer = data if data.endswith(b"\n") else data + b"\n"
     try:
         table = pacsv.read_csv(
             pa.py_buffer(buffer),
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(
-                newlines_in_values='"' in text, invalid_row_handler=on_invalid
+                newlines_in_values=False, invalid_row_handler=on_invalid
             ),
             convert_options=pacsv.ConvertOptions(
                 include_columns=wanted,
@@ -237,8 +225,13 @@ def parse_hosting_capacity(
     stream: BinaryIO, report: FileReport, fmt: FileFormat
 ) -> Iterator[tuple[str, pa.Table]]:
     """Parse one file in ``fmt``'s layout; see the module docstring for tables and accounting."""
-    data = stream.read()
-    text = _decode(data, fmt, report.source_file)
+    # Quoted fields never span lines; a line with bad bytes, a NUL or a stray quote is
+    # rejected by CleanLines on its own (and handed on blank).
+    clean = CleanLines(
+        stream, report, encoding=fmt.encoding, encoding_setting=f"`encoding` in {fmt.path}"
+    )
+    data = clean.read_all()
+    text = data.decode("utf-8")
     if not text.strip():
         raise InputError(f"{report.source_file}: the file is empty", hint="check the download")
     header = next(csv.reader(io.StringIO(text.split("\n", 1)[0].rstrip("\r"))), [])
@@ -246,7 +239,8 @@ def parse_hosting_capacity(
     table, invalid = _read(data, text, header, fmt, list(found.values()), report.source_file)
     simple = not invalid and '"' not in text and "\n\n" not in text and "\n\r\n" not in text
     f = _File(fmt, report, table, _Lines(text, len(header), simple))
-    report.note = f"{table.num_rows + len(invalid)} data lines ({fmt.name})"
+    lines = table.num_rows + len(invalid) + report.rows_rejected
+    report.note = f"{lines} data lines ({fmt.name})"
     for k, raw in enumerate(invalid):
         report.reject(f.lines.invalid_line(k), None, "bad_column_count", raw)
     report.rows_read += len(invalid)

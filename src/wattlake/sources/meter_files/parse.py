@@ -10,6 +10,7 @@ so memory does not grow with its size.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from datetime import date
 from typing import BinaryIO
@@ -19,8 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from wattlake.csvlines import CleanLines
 from wattlake.errors import InputError
-from wattlake.parsing import FileReport
+from wattlake.parsing import FileReport, SeenKeys, bad_floats
 from wattlake.sources.meter_files.schema import LAYOUTS, Layout
 from wattlake.tables import LOCAL_TS
 
@@ -36,36 +38,64 @@ _INTEGER_RE = r"^\s*[-+]?\d+\s*$"
 _MONTH_RE = r"^\s*\d{1,2}/(?P<m>\d{1,2})/"
 
 
-def detect_layout(head: bytes) -> Layout:
-    """The layout whose header is the first line of ``head``; InputError if none is."""
-    first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip("\r\n ")
-    cols = tuple(c.strip() for c in first.split(","))
+def detect_layout(header: str, source: str = "meter file") -> Layout:
+    """The layout whose header is ``header`` (the first line's text); InputError if none is."""
+    first = header.strip("\r\n \ufeff")
+    cols = tuple(c.strip().strip('"') for c in first.split(","))
     for layout in LAYOUTS:
         if cols == layout.header:
             return layout
     known = "\n  ".join(f"{x.name}: {','.join(x.header)}" for x in LAYOUTS)
+    shown = first[:120] + ("…" if len(first) > 120 else "")
     raise InputError(
-        f"unrecognised meter file header: {first[:200]!r}",
+        f"{source}: unrecognised meter file header {shown!r}",
         hint=f"expected one of these headers:\n  {known}",
     )
 
 
 def parse_meter_file(
-    stream: BinaryIO, report: FileReport, *, timezone: str = "Etc/GMT-10"
+    stream: BinaryIO,
+    report: FileReport,
+    *,
+    timezone: str = "Etc/GMT-10",
+    encoding: str = "utf-8",
 ) -> Iterator[tuple[str, pa.Table]]:
-    """Yield ``(table_name, batch)`` for a meter file; rejects go to ``report``."""
-    head = stream.read(64 * 1024)
-    layout = detect_layout(head)
-    stream.seek(0)
+    """Yield ``(table_name, batch)`` for a meter file; rejects go to ``report``.
+
+    Lines go through :class:`~wattlake.csvlines.CleanLines` first (encoding, NUL, stray
+    quotes, over-long lines: each costs its own line); ``encoding`` is the files' declared
+    encoding (``WATTLAKE_METER_ENCODING``) unless a BOM says otherwise."""
+    clean = CleanLines(
+        stream,
+        report,
+        encoding=encoding,
+        encoding_setting="WATTLAKE_METER_ENCODING",
+        markers=True,
+    )
+    layout = detect_layout(clean.header, report.source_file)
+    stream = clean  # type: ignore[assignment]
     invalid: list[int] = []  # physical line numbers of rows pyarrow could not split
+    # pyarrow calls on_invalid from its own thread: it only queues; the report is filled here.
+    markers: deque[int] = deque()  # lines CleanLines rejected (handed on as MARKER)
+    unsplit: deque[tuple[int, str]] = deque()  # lines with a wrong field count
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        if row.text.strip():
-            report.rows_read += 1
-            line = row.number or 0
-            invalid.append(line)
-            report.reject(line, None, "wrong_field_count", row.text)
+        number = row.number or 0
+        if row.text == "\x00":  # a line CleanLines rejected
+            invalid.append(number)
+            markers.append(number)
+        elif row.text.strip():
+            invalid.append(number)
+            unsplit.append((number, row.text))
         return "skip"
+
+    def drain() -> None:
+        while markers:
+            clean.place(markers.popleft())
+        while unsplit:
+            number, text = unsplit.popleft()
+            report.rows_read += 1
+            report.reject(number, None, "wrong_field_count", text)
 
     reader = pacsv.open_csv(
         stream,
@@ -80,12 +110,20 @@ def parse_meter_file(
         ),
     )
     offset = 0  # rows of the reader converted so far
+    # a key repeated within the file is rejected as duplicate_key (the first one loads)
+    identity = tuple(k for k in layout.table.primary_key if k in layout.fields)
+    seen = SeenKeys(
+        tuple(k for k in identity if k != layout.timestamp_field), layout.timestamp_field
+    )
     for table in _gather(reader, BATCH_ROWS):
+        drain()
         lines = _lines(offset, table.num_rows, invalid)
         offset += table.num_rows
-        out = _convert(table, lines, layout, report, timezone)
+        out = _convert(table, lines, layout, report, timezone, seen)
         if out is not None and out.num_rows:
             yield layout.table.name, out
+    drain()
+    clean.place_rest()
 
 
 def _gather(reader: pacsv.CSVStreamingReader, rows: int) -> Iterator[pa.Table]:
@@ -122,7 +160,12 @@ def _empty(a: pa.Array) -> pa.Array:
 
 
 def _convert(
-    table: pa.Table, lines: pa.Array, layout: Layout, report: FileReport, timezone: str
+    table: pa.Table,
+    lines: pa.Array,
+    layout: Layout,
+    report: FileReport,
+    timezone: str,
+    seen: SeenKeys,
 ) -> pa.Table | None:
     cols = {name: table.column(name).combine_chunks() for name in layout.fields}
     # Blank lines arrive as rows whose every field is empty: they are not data.
@@ -192,8 +235,17 @@ def _convert(
         out["layout"] = _constant(layout.name, n_data)
     out["_source_file"] = _constant(report.source_file, n_data)
     result = pa.table(out)
-    if ok is not None:
+    kept = None if ok is None else pc.indices_nonzero(ok)
+    if kept is not None:
         result = result.filter(ok)
+    repeats = seen.repeats(result)
+    if repeats.any():
+        where = np.flatnonzero(repeats)
+        rows = where if kept is None else kept.to_numpy()[where]
+        for i in rows.tolist():
+            raw = ",".join(cols[c][i].as_py() for c in layout.fields)
+            report.reject(lines[i].as_py(), layout.timestamp_field, "duplicate_key", raw)
+        result = result.filter(pa.array(~repeats))
     return layout.table.conform(result)
 
 
@@ -237,16 +289,21 @@ def _timestamps(values: pa.Array, *, optional: bool) -> tuple[pa.Array, pa.Array
 def _numbers(values: pa.Array, regex: str, typ: pa.DataType) -> tuple[pa.Array, pa.Array]:
     """Cast text to ``typ``; empty → null; returns (values, bad mask)."""
     empty = _empty(values)
-    no_bad = pa.array(np.zeros(len(values), dtype=bool))
     try:
-        return pc.cast(pc.if_else(empty, None, values), typ), no_bad
+        out = pc.cast(pc.if_else(empty, None, values), typ)
+        bad = pa.array(np.zeros(len(values), dtype=bool))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         values = pc.utf8_trim_whitespace(values)
         empty = _empty(values)
         good = pc.match_substring_regex(values, regex)
         bad = pc.and_(pc.invert(good), pc.invert(empty))
-        clean = pc.if_else(pc.or_(bad, empty), None, values)
-        return pc.cast(clean, typ), bad
+        out = pc.cast(pc.if_else(pc.or_(bad, empty), None, values), typ)
+    if pa.types.is_floating(typ):  # the shared number rule: finite, within +-MAX_ABS
+        non_finite = bad_floats(out)
+        if pc.any(non_finite).as_py():
+            bad = pc.or_(bad, non_finite)
+            out = pc.if_else(non_finite, None, out)
+    return out, bad
 
 
 def local_day(value: str) -> date:

@@ -13,7 +13,10 @@ from wattlake.sources.meter_files.schema import METER_READS, METER_REGISTERS
 
 def parser_for(name: str) -> Parser:
     """Every meter file uses the same parser; the layout is read from the header."""
-    return partial(parse_meter_file, timezone=get_settings().meter_timezone)
+    settings = get_settings()
+    return partial(
+        parse_meter_file, timezone=settings.meter_timezone, encoding=settings.meter_encoding
+    )
 
 
 PIPELINE = PipelineSpec(
