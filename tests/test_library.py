@@ -31,7 +31,7 @@ PUBLIC = {
     "wattlake.meters": {"read_meter_file"},
     "wattlake.hosting_capacity": {"TABLES", "read_folder"},
     "wattlake.warehouse": {"Warehouse", "open"},
-    "wattlake.green_button": set(),
+    "wattlake.green_button": {"TABLES", "read_espi"},
     "wattlake.scada": set(),
 }  # fmt: skip
 NODES = ["TH_NP15_GEN-APND", "TH_SP15_GEN-APND"]
@@ -196,3 +196,21 @@ def test_open_answers_in_arrow(home: Path) -> None:
         assert lmp.schema.field("interval_start_utc").type.tz == "UTC"
         with pytest.raises(wattlake.errors.NotFoundError, match="lmp_daily"):  # type: ignore[attr-defined]
             wh.table("nope")
+
+
+def test_read_espi(no_lake: None, tmp_path: Path) -> None:
+    from wattlake.sources.espi.generate import write_feed_file
+
+    path = tmp_path / "feed.xml"
+    written = write_feed_file(path, 96 * 2 * 2, net_metering=True, first_day=date(2020, 1, 1))
+    t = wattlake.green_button.read_espi(path)
+    assert t.num_rows == written == 96 * 2 * 2
+    assert t.schema.field("interval_start_utc").type == pa.timestamp("us", "UTC")
+    # the feed's zone is UTC-8 in January: the first local midnight is 08:00 UTC
+    assert pc.min(t["interval_start_utc"]).as_py() == datetime(2020, 1, 1, 8, tzinfo=UTC)
+    assert set(t["flow_direction"].to_pylist()) == {1, 19}
+    assert set(t["unit"].to_pylist()) == {"Wh"}
+    points = wattlake.green_button.read_espi(path, "usage_points")
+    assert points["usage_point_id"].to_pylist() == ["7000"]
+    with pytest.raises(ValueError, match="one of"):
+        wattlake.green_button.read_espi(path, "nope")

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ from wattlake.pipeline import Runner
 
 #: Days of CAISO prices loaded before the demo week.
 YEAR_DAYS = 365
+#: Green Button demo feed: first local day and days.
+GB_FIRST_DAY = date(2025, 6, 1)
+GB_DAYS = 90
 #: A rejected row whose raw text is markup: the runs page must show it as text.
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\">,<b>bold</b>"
 
@@ -58,6 +61,15 @@ def _load_demo(runner: Runner) -> None:
             base_url=sim.base_url, min_interval_s=0,
         )  # fmt: skip
     assert year.failed == 0 and year.rows_loaded > YEAR_DAYS * 23 * len(caiso_demo.NODES)
+    # Green Button: two net-metered usage points, 15-minute readings over GB_DAYS days
+    from wattlake.sources.espi.generate import write_feed_file
+    from wattlake.sources.espi.pipeline import ingest as ingest_espi
+
+    feed = runner.settings.home / "gb" / "feed.xml"
+    feed.parent.mkdir(parents=True)
+    write_feed_file(feed, 96 * GB_DAYS * 2 * 2, usage_points=2, net_metering=True,
+                    first_day=GB_FIRST_DAY)  # fmt: skip
+    ingest_espi(runner, [feed])
     bad = runner.settings.home / "bad" / "LP_999_20250908T000000.csv"
     bad.parent.mkdir(parents=True)
     bad.write_text(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import HOSTILE, YEAR_DAYS, Served
+from tests.ui.conftest import GB_DAYS, GB_FIRST_DAY, HOSTILE, YEAR_DAYS, Served
 from wattlake.sources.caiso.demo import demo_week
 
 #: The page is usable (first complete view drawn) within this many ms of navigation. The goal is
@@ -189,7 +189,34 @@ def test_runs_page_shows_rejects_as_text(browser: Any, served: Served, tmp_path:
     _finish(browser, tmp_path, "runs", ready)
 
 
-@pytest.mark.parametrize("slug", ["", "/green-button", "/scada"])
+def test_green_button_page(browser: Any, served: Served, tmp_path: Path) -> None:
+    consumption = _q(
+        served,
+        "SELECT sum(consumption) FROM usage_daily WHERE usage_point_id = '7000' "
+        "AND flow_direction = 1",
+    )
+    export = _q(
+        served,
+        "SELECT sum(export) FROM usage_daily WHERE usage_point_id = '7000' AND flow_direction = 19",
+    )
+    ready = _open(browser, served, "/ui/green-button")
+    assert browser.find_element("id", "gb-consumption").text == f"{consumption:,.2f}"
+    assert browser.find_element("id", "gb-export").text == f"{export:,.2f}"
+    assert _attr(browser, "gb-days", "data-rows") == str(GB_DAYS)
+    assert _attr(browser, "gb-chart", "data-labels") == "Consumption (kWh)|Export (kWh)|Net (kWh)"
+    # a later first day: fewer days in the chart and the table
+    first = GB_FIRST_DAY + timedelta(days=30)
+    browser.execute_script(
+        "const s = document.getElementById('gb-start'); s.value = arguments[0];"
+        "s.dispatchEvent(new Event('change'));",
+        first.isoformat(),
+    )
+    _wait(browser, lambda: _attr(browser, "gb-days", "data-rows") == str(GB_DAYS - 30), what="days")
+    assert _attr(browser, "gb-chart", "data-points") == str(3 * (GB_DAYS - 30))
+    _finish(browser, tmp_path, "green-button", ready)
+
+
+@pytest.mark.parametrize("slug", ["", "/scada"])
 def test_other_pages_load_cleanly(browser: Any, served: Served, tmp_path: Path, slug: str) -> None:
     browser.get_log("browser")
     browser.get(f"{served.base}/ui{slug}")
