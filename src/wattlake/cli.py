@@ -33,14 +33,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from wattlake.cli_support import byte_progress, check_port_free, open_run_log, print_runs
 from wattlake.config import get_settings
 from wattlake.errors import WattlakeError
+from wattlake.term import cell, esc
 
 app = typer.Typer(
     name="wattlake",
-    help="Energy data from where it lives to typed tables and an HTTP API.",
+    help="""Energy data from where it lives to typed tables and an HTTP API.
+
+Examples:
+```
+wattlake demo                             load sample data and serve it
+wattlake ingest meter-files ./exports/    load LP/TOU files or folders
+wattlake run caiso-lmp --start 2025-11-01 fetch a day of CAISO prices
+wattlake runs                             what ran, with row counts
+wattlake sql "SELECT * FROM meter_daily LIMIT 5" --format csv
+wattlake serve --port 8000                the HTTP API, docs at /docs
+```
+
+Settings come from WATTLAKE_* variables or wattlake.toml: see `wattlake config`.""",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 ingest_app = typer.Typer(
     help="Load files you already have (they are kept in bronze as-is).", no_args_is_help=True
@@ -70,7 +85,8 @@ def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
     """A progress bar on stderr; yields the ``(item, done, total)`` callback runners take."""
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[item]}"), TimeElapsedColumn(), console=err, transient=True,
+        TextColumn("{task.fields[item]}", markup=False), TimeElapsedColumn(), console=err,
+        transient=True,
     )  # fmt: skip
     with bar:
         task = bar.add_task(description, total=None, item="")
@@ -91,47 +107,48 @@ def _print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutForm
         pacsv.write_csv(t, sys.stdout.buffer)
         sys.stdout.flush()
         return
-    table = Table(title=title, show_lines=False)
+    table = Table(title=None if title is None else cell(title), show_lines=False)
     for name in t.column_names:
-        table.add_column(name, overflow="fold")
+        table.add_column(cell(name), overflow="fold")
     for row in t.to_pylist():
-        table.add_row(
-            *(
-                "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
-                for v in row.values()
-            )
-        )
+        table.add_row(*(cell(v) for v in row.values()))
     console.print(table)
 
 
 def _ingest(pipeline: str, paths: list[Path], force: bool) -> None:
-    from wattlake.pipeline import Runner
+    from wattlake.errors import InputError
+    from wattlake.pipeline import Runner, expand_paths
     from wattlake.registry import get_pipeline
 
     spec = get_pipeline(pipeline)
+    files = list(expand_paths(paths, spec.file_patterns))
+    if not files:
+        raise InputError(
+            f"no {pipeline} files in {', '.join(map(str, paths))} "
+            f"(looked for {', '.join(spec.file_patterns)})",
+            hint="check the folder, or name the files themselves",
+        )
     runner = Runner.open()
     try:
-        with _progress(f"ingest {pipeline}") as tick:
-            run, reports = runner.ingest_files(spec, paths, force=force, progress=tick)
-        summary = Table(title=f"run {run.run_id}")
+        sizes = [f.stat().st_size for f in files]
+        with byte_progress(err, f"ingest {pipeline}", sizes) as (tick, reading):
+            runner.on_bytes = reading
+            run, reports = runner.ingest_files(spec, files, force=force, progress=tick)
+        summary = Table(title=cell(f"run {run.run_id}"))
         for col in ("file", "read", "loaded", "rejected", "note"):
             summary.add_column(
                 col, justify="right" if col in ("read", "loaded", "rejected") else "left"
             )
         for r in reports:
             summary.add_row(
-                r.source_file,
-                str(r.rows_read),
-                str(r.rows_loaded),
-                str(r.rows_rejected),
-                r.note or "",
+                *map(cell, (r.source_file, r.rows_read, r.rows_loaded, r.rows_rejected, r.note))
             )
         console.print(summary)
         failed = run.failed_steps
         for s in failed:
-            err.print(f"[red]{s.name} {s.target}: {s.error}")
+            err.print(f"[red]{esc(s.name)} {esc(s.target)}: {esc(s.error)}")
         if any(r.rows_rejected for r in reports):
-            err.print(f"rejected rows: wattlake runs {run.run_id} --rejects")
+            err.print(f"rejected rows: wattlake runs {esc(run.run_id)} --rejects")
         if failed:
             raise typer.Exit(1)
     finally:
@@ -145,7 +162,11 @@ def ingest_meter_files(
 ) -> None:
     """Load LP and TOU meter export files (layout detected from the header).
 
-    Example: wattlake ingest meter-files ./exports/ LP_210095893_20150901T011608049.csv
+    Examples:
+    ```
+    wattlake ingest meter-files ./exports/
+    wattlake ingest meter-files LP_210095893_20150901T011608049.csv --force
+    ```
     """
     _ingest("meter-files", paths, force)
 
@@ -157,7 +178,10 @@ def ingest_hosting_capacity(
 ) -> None:
     """Load hosting-capacity / DER files (format chosen by file name, see the formats folder).
 
-    Example: wattlake ingest hosting-capacity utility2_circuits.csv ./downloads/utility1/
+    Examples:
+    ```
+    wattlake ingest hosting-capacity utility2_circuits.csv ./downloads/utility1/
+    ```
     """
     _ingest("hosting-capacity", paths, force)
 
@@ -180,30 +204,30 @@ def run_hosting_capacity(
             report = refresh(runner, force=force, progress=tick)
     finally:
         runner.close()
-    table = Table(title=f"run {report.run_id} ({report.seconds:.2f} s): {report.status}")
+    table = Table(title=cell(f"run {report.run_id} ({report.seconds:.2f} s): {report.status}"))
     for col in ("utility", "data set", "file", "bronze", "silver", "read", "loaded", "rejected"):
         table.add_column(col, justify="right" if col in ("read", "loaded", "rejected") else "left")
     for ds in report.datasets:
         for f in ds.files:
-            table.add_row(
-                ds.utility, ds.dataset, f.file, f.bronze, f.silver, str(f.rows_read),
-                str(f.rows_loaded) if not f.rows_deleted else f"-{f.rows_deleted}",
-                str(f.rows_rejected),
-            )  # fmt: skip
+            table.add_row(*map(cell, (
+                ds.utility, ds.dataset, f.file, f.bronze, f.silver, f.rows_read,
+                f.rows_loaded if not f.rows_deleted else f"-{f.rows_deleted}", f.rows_rejected,
+            )))  # fmt: skip
     console.print(table)
     layers = report.layers
     console.print(
         f"bronze {layers.bronze.status} ({layers.bronze.stored} stored, "
         f"{layers.bronze.unchanged} unchanged) · silver {layers.silver.status} "
         f"({layers.silver.rows_loaded:,} rows loaded, {layers.silver.rows_rejected} rejected, "
-        f"{layers.silver.rows_deleted:,} deleted) · gold {layers.gold.status}"
+        f"{layers.silver.rows_deleted:,} deleted) · gold {layers.gold.status}",
+        markup=False,
     )
     if report.note:
-        err.print(f"[yellow]{report.note}")
+        err.print(f"[yellow]{esc(report.note)}")
     for e in report.errors:
-        err.print(f"[red]{e.layer} {e.target}: {e.error}")
+        err.print(f"[red]{esc(e.layer)} {esc(e.target)}: {esc(e.error)}")
     if layers.silver.rows_rejected:
-        err.print(f"rejected rows: wattlake runs {report.run_id} --rejects")
+        err.print(f"rejected rows: wattlake runs {esc(report.run_id)} --rejects")
     if report.errors:
         raise typer.Exit(1)
 
@@ -223,7 +247,10 @@ def ingest_caiso_lmp(
     """Load CAISO OASIS LMP answers already on disk (PRC_LMP, PRC_INTVL_LMP, PRC_RTPD_LMP,
     PRC_HASP_LMP zips with resultformat=6).
 
-    Example: wattlake ingest caiso-lmp ./oasis/20200101_20200101_PRC_LMP_DAM.zip ./more/
+    Examples:
+    ```
+    wattlake ingest caiso-lmp ./oasis/20200101_20200101_PRC_LMP_DAM.zip ./more/
+    ```
     """
     _ingest("caiso-lmp", paths, force)
 
@@ -304,8 +331,11 @@ def run_caiso_lmp(
     Windows already in bronze are not fetched again (an interrupted backfill resumes);
     --refresh fetches them anyway. Exits 1 if a chunk failed (run again to retry it).
 
-    Example: wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --market DAM
-    --node TH_NP15_GEN-APND --node TH_SP15_GEN-APND
+    Examples:
+    ```
+    wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --market DAM
+    wattlake run caiso-lmp --start 2025-11-01 --node TH_NP15_GEN-APND
+    ```
     """
     from datetime import timedelta
 
@@ -331,12 +361,13 @@ def run_caiso_lmp(
         f"run {run.run_id}: {len(result.chunks)} chunks: {result.fetched} fetched, "
         f"{result.from_bronze} loaded from bronze, {result.skipped} already loaded, "
         f"{result.failed} failed; {result.rows_loaded:,} rows loaded, "
-        f"{result.rows_rejected} rejected; gold {'rebuilt' if result.gold_built else 'unchanged'}"
+        f"{result.rows_rejected} rejected; gold {'rebuilt' if result.gold_built else 'unchanged'}",
+        markup=False,
     )
     for s in run.failed_steps:
-        err.print(f"[red]{s.name} {s.target}: {s.error}")
+        err.print(f"[red]{esc(s.name)} {esc(s.target)}: {esc(s.error)}")
     if result.rows_rejected:
-        err.print(f"rejected rows: wattlake runs {run.run_id} --rejects")
+        err.print(f"rejected rows: wattlake runs {esc(run.run_id)} --rejects")
     if run.failed_steps:
         raise typer.Exit(1)
 
@@ -355,10 +386,13 @@ def sim_oasis(
 
     sim = OasisSim(all_nodes_count=nodes, seed=seed, rate_limit_s=rate_limit, host=host, port=port)
     url = sim.start()
-    console.print(f"OASIS stand-in at {url}/SingleZip ({len(sim.nodes)} APNodes). Try:")
+    console.print(
+        f"OASIS stand-in at {url}/SingleZip ({len(sim.nodes)} APNodes). Try:", markup=False
+    )
     console.print(
         f"  wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --base-url {url} "
-        f"--min-interval {max(rate_limit * 1.2, 0.01):g}"
+        f"--min-interval {max(rate_limit * 1.2, 0.01):g}",
+        markup=False,
     )
     sim.serve_until_interrupted()
 
@@ -392,8 +426,6 @@ def sim_scada_source(
     The database is filled on first start only (when its data table is empty); --csv replaces
     the default turbine's rows with the file's."""
 
-    from rich.markup import escape
-
     from wattlake.sims.scada_source import ScadaSourceSim, redact_url
 
     if database_url is None:
@@ -405,14 +437,14 @@ def sim_scada_source(
         generate=csv is None, timezone=timezone,
     )  # fmt: skip
     if csv is not None:
-        console.print(f"loaded {sim.load_csv(csv):,} rows from {escape(str(csv))}")
+        console.print(f"loaded {sim.load_csv(csv):,} rows from {esc(csv)}")
     url = sim.start()
-    console.print(f"SCADA source stand-in at {escape(url)}/data, docs at {escape(url)}/docs")
+    console.print(f"SCADA source stand-in at {esc(url)}/data, docs at {esc(url)}/docs")
     console.print(
-        f"turbines {escape(', '.join(sim.turbines))}; database {escape(redact_url(database_url))}. Try:"
+        f"turbines {esc(', '.join(sim.turbines))}; database {esc(redact_url(database_url))}. Try:"
     )
     console.print(
-        f"  curl '{escape(url)}/data?start_timestamp=2024-05-20T00:00:00"
+        f"  curl '{esc(url)}/data?start_timestamp=2024-05-20T00:00:00"
         "&end_timestamp=2024-05-20T00:10:00&columns=wind_speed&columns=power'"
     )
     sim.serve_until_interrupted()
@@ -427,40 +459,49 @@ def runs(
         OutFormat, typer.Option("--format", "-f", help="table, csv or json")
     ] = OutFormat.table,
 ) -> None:
-    """Recent pipeline runs with their status and row counts, or one run's steps."""
-    from wattlake.engines import connect
-    from wattlake.runs import RunLog
+    """Recent pipeline runs with their status and row counts, or one run's steps.
 
-    log = RunLog(connect(get_settings().warehouse_url))
-    if run_id is None:
-        recent = log.recent(limit)
-        if format is OutFormat.table:
-            recent = recent.select(
-                [
-                    "run_id",
-                    "pipeline",
-                    "status",
-                    "steps_ok",
-                    "steps_failed",
-                    "rows_read",
-                    "rows_loaded",
-                    "rows_rejected",
-                ]
+    A run whose process ended without finishing (killed, crashed) is shown as failed.
+
+    Examples:
+    ```
+    wattlake runs
+    wattlake runs --limit 100 --format csv > runs.csv
+    wattlake runs 20251102T101500-3fa2c1
+    wattlake runs 20251102T101500-3fa2c1 --rejects --format json
+    ```
+    """
+    from wattlake.errors import InputError, NotFoundError
+
+    if rejects and run_id is None:
+        raise InputError("--rejects needs a RUN_ID", hint="wattlake runs RUN_ID --rejects")
+    log = open_run_log()
+    try:
+        if run_id is None:
+            recent = log.recent(limit)
+            if format is OutFormat.table:
+                print_runs(console, recent)
+            else:
+                _print_table(recent, "recent runs", format)
+            return
+        if not log.exists(run_id):
+            raise NotFoundError(
+                f"no run {run_id!r} in the warehouse", hint="`wattlake runs` lists recent run ids"
             )
-        _print_table(recent, "recent runs", format)
-    elif rejects:
-        _print_table(
-            log.engine.query(
-                "SELECT source_file, line, field, rule, raw FROM rejects WHERE run_id = $id "
-                "ORDER BY source_file, seq LIMIT $limit",
-                {"id": run_id, "limit": limit},
-            ),
-            f"rejects of {run_id}",
-            format,
-        )
-    else:
-        _print_table(log.steps(run_id), f"steps of {run_id}", format)
-    log.engine.close()
+        if rejects:
+            _print_table(
+                log.engine.query(
+                    "SELECT source_file, line, field, rule, raw FROM rejects WHERE run_id = $id "
+                    "ORDER BY source_file, seq LIMIT $limit",
+                    {"id": run_id, "limit": limit},
+                ),
+                f"rejects of {run_id}",
+                format,
+            )
+        else:
+            _print_table(log.steps(run_id), f"steps of {run_id}", format)
+    finally:
+        log.engine.close()
 
 
 @app.command()
@@ -470,9 +511,17 @@ def sql(
         OutFormat, typer.Option("--format", "-f", help="table, csv or json (array of records)")
     ] = OutFormat.table,
 ) -> None:
-    """Run a read-only query against the warehouse.
+    """Run a read-only query against the warehouse (DuckDB SQL; transpiled for PostgreSQL).
 
-    Example: wattlake sql "SELECT * FROM meter_daily LIMIT 5" --format csv
+    The query cannot change the warehouse, nor read or write other files (no COPY TO,
+    read_csv, ATTACH or INSTALL on DuckDB). It runs alongside other readers and a
+    `wattlake serve --read-only`; not alongside a load or a writable `wattlake serve` on DuckDB.
+
+    Examples:
+    ```
+    wattlake sql "SELECT * FROM meter_daily LIMIT 5" --format csv
+    wattlake sql "SELECT node, avg(avg_lmp) FROM lmp_daily GROUP BY 1" -f json
+    ```
     """
     from wattlake.engines import connect
 
@@ -495,16 +544,37 @@ def serve(
             "it can load data)",
         ),
     ] = False,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            help="Open the warehouse for reading only: on DuckDB, `wattlake sql` and "
+            "`wattlake runs` can then run alongside; loading endpoints answer 503"
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at http://HOST:PORT/docs)."""
+    """Serve the HTTP API (OpenAPI docs at http://HOST:PORT/docs).
+
+    Examples:
+    ```
+    wattlake serve
+    wattlake serve --port 8080
+    wattlake serve --read-only
+    WATTLAKE_API_KEYS=k1,k2 wattlake serve --host 0.0.0.0
+    ```
+    """
     import uvicorn
 
     from wattlake.api.app import create_app
     from wattlake.api.exposure import check_bind
+    from wattlake.engines import connect
 
     check_bind(host, get_settings(), allow_open=allow_open)
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # A bad setting or a warehouse held by another process stops here with one line, not as
+    # a traceback in the server's startup.
+    s = get_settings()
+    connect(s.warehouse_url, read_only=read_only, duckdb_memory_limit=s.duckdb_memory_limit).close()
+    uvicorn.run(create_app(read_only=read_only), host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -514,22 +584,41 @@ def demo(
     ] = True,
     port: Annotated[int, typer.Option(help="API port")] = 8000,
 ) -> None:
-    """Generate realistic data for every source, load it, print a summary, serve the API."""
+    """Generate realistic data for every source, load it, print a summary, serve the API.
+
+    Examples:
+    ```
+    wattlake demo
+    wattlake demo --port 8080
+    wattlake demo --no-serve
+    WATTLAKE_HOME=/tmp/wl wattlake demo --no-serve
+    ```
+    """
     from wattlake.demo import run_demo
 
+    if serve_api:
+        check_port_free("127.0.0.1", port)  # before minutes of loading, not after
     run_demo(console, serve_api=serve_api, port=port)
 
 
 @app.command()
 def config() -> None:
-    """Show the settings in effect (secrets hidden)."""
+    """Show the settings in effect (secrets hidden).
+
+    Examples:
+    ```
+    wattlake config
+    WATTLAKE_WAREHOUSE=postgresql://me@db/energy wattlake config
+    WATTLAKE_METER_TIMEZONE=Australia/Brisbane wattlake config
+    ```
+    """
     s = get_settings()
     rows: dict[str, Any] = {
         "WATTLAKE_HOME": s.home, "lake": s.lake_root, "warehouse": _redact(s.warehouse_url),
         "meter timezone": s.meter_timezone, "API keys": "set" if s.api_keys else "not set",
     }  # fmt: skip
     for k, v in rows.items():
-        console.print(f"[bold]{k}[/]: {v}")
+        console.print(f"[bold]{k}[/]: {esc(v)}")
 
 
 def _redact(url: str) -> str:
@@ -539,13 +628,13 @@ def _redact(url: str) -> str:
     return url.replace(f":{p.password}@", ":***@") if p.password else url
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     try:
-        app()
+        app(args=argv)
     except WattlakeError as exc:
-        err.print(f"[red]error:[/] {exc.message}")
-        if exc.hint:
-            err.print(f"[yellow]what to do:[/] {exc.hint}")
+        # One line: what went wrong, then what to do (never wrapped, so it greps whole).
+        hint = f" [yellow]— {esc(exc.hint)}[/]" if exc.hint else ""
+        err.print(f"[red]error:[/] {esc(exc.message)}{hint}", soft_wrap=True)
         sys.exit(2)
 
 

@@ -9,10 +9,13 @@ Secrets (database passwords, API keys, S3 keys) come from the environment only.
 from __future__ import annotations
 
 import codecs
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,6 +77,32 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("meter_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                "not an IANA time zone name (e.g. Etc/GMT-10, Australia/Brisbane)"
+            ) from exc
+        return v
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        m = _SIZE.fullmatch(v)
+        if not m or not m.group(2):
+            raise ValueError("not a size with a unit (e.g. 256MB, 4GB, 2GiB)")
+        return v
+
+    @field_validator("max_file_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return parse_size(v)
+        return v
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -106,7 +135,34 @@ class Settings(BaseSettings):
         )
 
 
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """``"2GB"``, ``"512MiB"`` or ``"1000000"`` as a number of bytes."""
+    m = _SIZE.fullmatch(text)
+    if not m:
+        raise ValueError("not a number of bytes or a size (e.g. 2000000000, 500MB, 2GiB)")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
-    return Settings()
+    """The process settings (cached; call ``get_settings.cache_clear()`` after changing env).
+
+    Raises ``ConfigError`` naming each bad setting, once, before any work starts."""
+    from wattlake.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        bad = []
+        for e in exc.errors():
+            name = "WATTLAKE_" + "_".join(str(p) for p in e["loc"]).upper()
+            bad.append(f"{name}={e.get('input')!r}: {e['msg'].removeprefix('Value error, ')}")
+        raise ConfigError(
+            "bad setting: " + "; ".join(bad),
+            hint="fix or unset it (environment variable, or wattlake.toml in this folder)",
+        ) from None

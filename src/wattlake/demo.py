@@ -11,6 +11,7 @@ from importlib import import_module
 from rich.console import Console
 
 from wattlake.pipeline import Runner
+from wattlake.term import esc
 
 DEMO_STEPS = (
     "wattlake.sources.meter_files.demo:run",
@@ -21,13 +22,17 @@ DEMO_STEPS = (
 
 def run_demo(console: Console, *, serve_api: bool = True, port: int = 8000) -> list[str]:
     runner = Runner.open()
-    console.print(f"[bold]wattlake demo[/] — warehouse {runner.engine.url}, lake {runner.lake.url}")
+    console.print(
+        f"[bold]wattlake demo[/] — warehouse {esc(runner.engine.url)}, lake {esc(runner.lake.url)}"
+    )
     examples: list[str] = []
     for step in DEMO_STEPS:
         module, func = step.split(":")
         examples += getattr(import_module(module), func)(runner, console)
     if not serve_api:
-        console.print(f"\nDashboard: run `wattlake serve`, then open http://127.0.0.1:{port}/ui")
+        console.print(
+            f"\nDashboard: run `wattlake serve`, then open http://127.0.0.1:{port}/ui", markup=False
+        )
         runner.close()
         return examples
     import uvicorn
@@ -35,10 +40,10 @@ def run_demo(console: Console, *, serve_api: bool = True, port: int = 8000) -> l
     from wattlake.api.app import create_app
 
     base = f"http://127.0.0.1:{port}"
-    console.print(f"\nDashboard: {base}/ui")
-    console.print(f"API on {base} (docs: {base}/docs). Try:")
+    console.print(f"\nDashboard: {base}/ui", markup=False)
+    console.print(f"API on {base} (docs: {base}/docs). Try:", markup=False)
     for path in examples:
-        console.print(f"  curl '{base}{path}'")
+        console.print(f"  curl '{base}{path}'", markup=False)
     console.print("Ctrl-C to stop.")
     uvicorn.run(create_app(runner), host="127.0.0.1", port=port, log_level="warning")
     runner.close()

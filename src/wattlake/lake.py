@@ -194,7 +194,8 @@ class Manifest:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        engine.ensure(MANIFEST)
+        if not getattr(engine, "read_only", False):
+            engine.ensure(MANIFEST)
 
     def record(self, artifact: Artifact) -> None:
         """Add ``artifact`` if this (source, key, sha256) is new; keeps an existing loaded_at."""

@@ -17,6 +17,7 @@ unless ``force``.
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import threading
@@ -80,12 +81,19 @@ class Runner:
         self.lake = lake
         self.settings = settings or get_settings()
         self.manifest = Manifest(engine)
-        self.runs = RunLog(engine)
+        self.runs = RunLog(engine, read_only=bool(getattr(engine, "read_only", False)))
+        # Called with (artifact key, bytes of it parsed so far, its size) while a file loads,
+        # so a progress bar moves during one large file (the CLI sets it).
+        self.on_bytes: Progress | None = None
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> Runner:
+    def open(cls, settings: Settings | None = None, *, read_only: bool = False) -> Runner:
+        """The warehouse and lake of ``settings``; ``read_only`` opens the warehouse for reading
+        only (on DuckDB other readers, e.g. `wattlake sql`, can then open it too)."""
         s = settings or get_settings()
-        engine = connect(s.warehouse_url, duckdb_memory_limit=s.duckdb_memory_limit)
+        engine = connect(
+            s.warehouse_url, duckdb_memory_limit=s.duckdb_memory_limit, read_only=read_only
+        )
         return cls(engine, Lake(s.lake_root), s)
 
     def setup(self, spec: PipelineSpec) -> None:
@@ -274,7 +282,10 @@ class Runner:
                             f'DELETE FROM "{table.name}" WHERE _source_file = $f',
                             {"f": artifact.key},
                         )
-                with self.lake.open(artifact) as stream:
+                with self.lake.open(artifact) as raw:
+                    stream = (
+                        raw if self.on_bytes is None else _tracked(raw, artifact, self.on_bytes)
+                    )
                     batches = prefetch(coalesce(parser(stream, report), UPSERT_ROWS))
                     for table_name, batch in batches:
                         report.rows_loaded += tx.upsert(spec.table(table_name), batch)
@@ -305,6 +316,42 @@ class Runner:
         self.engine.close()
 
 
+class _Position(io.RawIOBase):
+    """A read-only stream that reports how far into it reading has got."""
+
+    def __init__(self, f: BinaryIO, report: Callable[[int], None]) -> None:
+        self._f, self._report = f, report
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return bool(self._f.seekable())
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._f.read(len(buffer))
+        buffer[: len(data)] = data
+        self._report(self._f.tell())
+        return len(data)
+
+    def readall(self) -> bytes:  # read() to the end: one call, not one per 8 KiB
+        data = self._f.read()
+        self._report(self._f.tell())
+        return bytes(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._f.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._f.tell())
+
+
+def _tracked(f: BinaryIO, artifact: Artifact, on_bytes: Progress) -> BinaryIO:
+    size = artifact.bytes
+    raw = _Position(f, lambda pos: on_bytes(artifact.key, pos, size))
+    return io.BufferedReader(raw, buffer_size=1 << 20)
+
+
 def hash_files(paths: list[Path]) -> dict[Path, str | OSError]:
     """sha256 of each file (or the error reading it), several at once (hashlib frees the GIL)."""
 
@@ -331,7 +378,39 @@ def expand_paths(
         elif p.is_file():
             yield p
         else:
-            raise InputError(f"{p} does not exist", hint="check the path; folders are searched")
+            raise _not_a_file(p)
+
+
+def _not_a_file(p: Path) -> InputError:
+    """Why ``p`` (neither a folder nor a regular file) cannot be loaded, in one line."""
+    import errno
+    import stat
+
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        if p.is_symlink():
+            return InputError(
+                f"{p} is a symbolic link to {os.readlink(p)}, which does not exist",
+                hint="fix the link or name the file itself",
+            )
+        return InputError(f"{p} does not exist", hint="check the path; folders are searched")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return InputError(
+                f"{p} is a symbolic link loop", hint="fix the link or name the file itself"
+            )
+        return InputError(f"cannot read {p}: {exc.strerror}", hint="check its permissions")
+    kind = (
+        "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )  # fmt: skip
+    return InputError(
+        f"{p} is {kind}, not a file that can be stored",
+        hint="copy the data into a regular file and load that",
+    )
 
 
 def coalesce(batches: Iterable[tuple[str, pa.Table]], rows: int) -> Iterator[tuple[str, pa.Table]]:

@@ -13,12 +13,13 @@ import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
 from wattlake.engines import Engine, Tx
+from wattlake.leases import LEASE_SECONDS, Heartbeat, Holder, lease_expiry
 from wattlake.parsing import Reject, storable
 from wattlake.tables import UTC_TS, Column, TableSpec, utcnow
 
@@ -32,6 +33,9 @@ RUNS = TableSpec(
         Column("started_at", UTC_TS), Column("finished_at", UTC_TS),
         Column("rows_read", I64), Column("rows_loaded", I64), Column("rows_rejected", I64),
         Column("error", S),
+        Column("host", S, "host of the process running it"), Column("pid", I64, "its process id"),
+        Column("pid_start", I64, "the process's start time (ticks since boot), tells a reused pid"),
+        Column("lease_until", UTC_TS, "renewed by the running process; for other hosts"),
     ),
     primary_key=("run_id",),
     doc="One row per pipeline run.",
@@ -65,6 +69,7 @@ STATE = TableSpec(
 )
 SYSTEM_TABLES = (RUNS, RUN_STEPS, REJECTS, STATE)
 STEP_FLUSH_SECONDS = 1.0
+DIED = "process ended without finishing"
 
 
 def new_run_id() -> str:
@@ -94,6 +99,8 @@ class Run:
     steps: list[Step] = field(default_factory=list)
     unflushed: list[dict[str, Any]] = field(default_factory=list)  # step rows not yet written
     flushed_at: float = field(default_factory=time.monotonic)
+    holder: Holder = field(default_factory=Holder.me)
+    heartbeat: Heartbeat | None = None
 
     @property
     def rows_read(self) -> int:
@@ -136,6 +143,8 @@ class Run:
         else:
             status = "partial" if self.failed_steps else "ok"
             text = "; ".join(f"{s.target}: {s.error}" for s in self.failed_steps) or None
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         with self.log.engine.transaction() as tx:
             self.log.flush_steps(self, tx)
             tx.upsert(RUNS, _runs_row(self, status, text, utcnow()))
@@ -143,15 +152,72 @@ class Run:
 
 
 class RunLog:
-    def __init__(self, engine: Engine) -> None:
+    """The run log of ``engine``. Opening it (unless ``read_only``) creates its tables and
+    marks runs whose process died without finishing as failed (:meth:`reap`)."""
+
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
-        for spec in SYSTEM_TABLES:
-            engine.ensure(spec)
+        self.read_only = read_only
+        if not read_only:
+            for spec in SYSTEM_TABLES:
+                engine.ensure(spec)
+            self.reap()
 
     def start(self, pipeline: str, params: Mapping[str, Any] | None = None) -> Run:
+        if self.read_only:
+            from wattlake.errors import WarehouseError
+
+            raise WarehouseError(
+                f"cannot run {pipeline}: the warehouse is open read-only here",
+                hint="load with a process that opens it for writing (stop `wattlake serve "
+                "--read-only`, or use PostgreSQL to load and serve at once)",
+            )
         run = Run(self, new_run_id(), pipeline, dict(params or {}), utcnow())
         self.engine.upsert(RUNS, _runs_row(run, "running", None, None))
+        run.heartbeat = Heartbeat(lambda: self._renew(run.run_id))
         return run
+
+    def _renew(self, run_id: str) -> None:
+        self.engine.execute(
+            "UPDATE runs SET lease_until = $until WHERE run_id = $id AND status = 'running'",
+            {"until": lease_expiry(LEASE_SECONDS).replace(tzinfo=UTC), "id": run_id},
+        )
+
+    def dead_runs(self) -> list[dict[str, Any]]:
+        """Runs still marked ``running`` whose process is gone (see ``leases.Holder.alive``).
+        A run from before runs had a holder counts as dead once it is a lease period old."""
+        rows = self.engine.query(
+            "SELECT run_id, host, pid, pid_start, lease_until, started_at FROM runs "
+            "WHERE status = 'running'"
+        ).to_pylist()
+        now = utcnow()
+        dead = []
+        for r in rows:
+            if r["host"] is None or r["pid"] is None or r["lease_until"] is None:
+                lease = _naive(r["started_at"] or now) + timedelta(seconds=LEASE_SECONDS)
+                if lease > now:
+                    continue
+            elif Holder(r["host"], r["pid"], r["pid_start"], _naive(r["lease_until"])).alive(now):
+                continue
+            dead.append(r)
+        return dead
+
+    def reap(self) -> list[str]:
+        """Mark every dead run ``failed`` ("process ended without finishing"); returns ids."""
+        reaped = []
+        for r in self.dead_runs():
+            where = f"pid {r['pid']} on {r['host']}" if r["pid"] is not None else "unknown process"
+            self.engine.execute(
+                "UPDATE runs SET status = 'failed', finished_at = $now, error = $error "
+                "WHERE run_id = $id AND status = 'running'",
+                {"now": datetime.now(UTC), "error": f"{DIED} ({where})", "id": r["run_id"]},
+            )
+            reaped.append(r["run_id"])
+        return reaped
+
+    def exists(self, run_id: str) -> bool:
+        rows = self.engine.query("SELECT count(*) FROM runs WHERE run_id = $id", {"id": run_id})
+        return bool(rows.column(0)[0].as_py())
 
     def record_step(self, run: Run, no: int, step: Step, started: datetime, seconds: float) -> None:
         row = {
@@ -201,7 +267,21 @@ class RunLog:
         tx.upsert(REJECTS, table)
 
     def recent(self, limit: int = 20) -> pa.Table:
-        """The newest runs, each with how many of its steps succeeded and failed."""
+        """The newest runs, each with how many of its steps succeeded and failed. A read-only
+        log cannot mark dead runs, so it shows them as they would be marked."""
+        table = self._recent(limit)
+        if not self.read_only or table.num_rows == 0:
+            return table
+        dead = {r["run_id"] for r in self.dead_runs()}
+        if not dead:
+            return table
+        rows = table.to_pylist()
+        for r in rows:
+            if r["run_id"] in dead:
+                r["status"], r["error"] = "failed", DIED
+        return pa.Table.from_pylist(rows, schema=table.schema)
+
+    def _recent(self, limit: int) -> pa.Table:
         return self.engine.query(
             "SELECT r.run_id, r.pipeline, r.status, r.started_at, r.finished_at, "
             "(SELECT count(*) FROM run_steps s WHERE s.run_id = r.run_id "
@@ -235,11 +315,18 @@ class RunLog:
             self.engine.upsert(STATE, row)
 
 
+def _naive(t: datetime) -> datetime:
+    """UTC as a naive datetime (what ``utcnow`` gives), whatever the engine returned."""
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
 def _runs_row(run: Run, status: str, error: str | None, finished: datetime | None) -> pa.Table:
     row = {
         "run_id": run.run_id, "pipeline": run.pipeline,
         "params": json.dumps(dict(run.params), sort_keys=True, default=str), "status": status,
         "started_at": run.started_at, "finished_at": finished, "rows_read": run.rows_read,
         "rows_loaded": run.rows_loaded, "rows_rejected": run.rows_rejected, "error": error,
+        "host": run.holder.host, "pid": run.holder.pid, "pid_start": run.holder.pid_start,
+        "lease_until": run.holder.lease_until,
     }  # fmt: skip
     return RUNS.from_rows([row])

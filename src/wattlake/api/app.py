@@ -28,14 +28,16 @@ def prepare(runner: Runner) -> None:
                 runner.engine.build(model)
 
 
-def create_app(runner: Runner | None = None) -> FastAPI:
-    """The app; with no ``runner`` it opens the warehouse and lake from the settings."""
+def create_app(runner: Runner | None = None, *, read_only: bool = False) -> FastAPI:
+    """The app; with no ``runner`` it opens the warehouse and lake from the settings
+    (``read_only``: for reading only; data-changing endpoints then fail with 503)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = runner is None
-        app.state.runner = runner or Runner.open()
-        prepare(app.state.runner)
+        app.state.runner = runner or Runner.open(read_only=read_only)
+        if not read_only:
+            prepare(app.state.runner)
         try:
             yield
         finally:

@@ -26,7 +26,20 @@ def connect(
         from wattlake.engines.postgres import PostgresEngine
 
         return PostgresEngine(url, schema=schema, read_only=read_only)
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    what = f"scheme {scheme!r}" if scheme else "(no scheme://)"
     raise ConfigError(
-        f"unknown warehouse URL {url.split('@')[-1]!r}",
+        f"unsupported warehouse URL {what} in WATTLAKE_WAREHOUSE={_redact(url)!r}",
         hint="use duckdb:///path/to/file.duckdb or postgresql://user@host/db",
     )
+
+
+def _redact(url: str) -> str:
+    """``url`` with any password replaced by ***."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url.replace(f":{password}@", ":***@") if password else url

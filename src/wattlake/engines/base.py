@@ -61,7 +61,12 @@ def transpile(sql: str, dialect: str) -> str:
     """DuckDB-dialect SQL (with ``$name`` parameters) in ``dialect``; identity for duckdb."""
     if dialect == "duckdb":
         return sql
-    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
+    from wattlake.sqlcompat import for_postgres
+
+    trees = [t for t in sqlglot.parse(sql, read="duckdb") if t is not None]
+    if dialect == "postgres":
+        trees = [for_postgres(t) for t in trees]
+    return ";\n".join(t.sql(dialect) for t in trees)
 
 
 def create_table_sql(spec: TableSpec, dialect: str, *, primary_key: bool = True) -> str:

@@ -97,6 +97,7 @@ class PostgresEngine:
     ) -> None:
         self.url = url
         self.schema = schema
+        self.read_only = read_only
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             if schema:

@@ -12,6 +12,7 @@ from rich.console import Console
 from wattlake.pipeline import Runner
 from wattlake.sims.oasis import OasisSim
 from wattlake.sources.caiso.pipeline import backfill
+from wattlake.term import esc
 
 NODES = (
     "TH_NP15_GEN-APND",
@@ -38,9 +39,9 @@ def run(runner: Runner, console: Console) -> list[str]:
             runner, start, end, "DAM", NODES, base_url=sim.base_url, min_interval_s=2 * RATE_S
         )
     console.print(
-        f"[bold]CAISO LMP[/] (OASIS stand-in at {sim.base_url}): DAM {start}..{end - timedelta(1)}"
+        f"[bold]CAISO LMP[/] (OASIS stand-in at {esc(sim.base_url)}): DAM {start}..{end - timedelta(1)}"
         f", {len(NODES)} nodes: {result.fetched} requests, {result.rows_loaded:,} intervals "
-        f"loaded, {result.skipped} windows already in bronze (run {result.run.run_id})"
+        f"loaded, {result.skipped} windows already in bronze (run {esc(result.run.run_id)})"
     )
     daily = runner.engine.query(
         "SELECT node, opr_date, round(avg_lmp, 2) AS avg, round(min_lmp, 2) AS min, "
@@ -53,7 +54,8 @@ def run(runner: Runner, console: Console) -> list[str]:
         on_peak = "-" if row["on_peak"] is None else row["on_peak"]
         console.print(
             f"  {row['node']} {row['opr_date']}: avg {row['avg']} min {row['min']} "
-            f"max {row['max']} on-peak {on_peak} off-peak {row['off_peak']} $/MWh"
+            f"max {row['max']} on-peak {on_peak} off-peak {row['off_peak']} $/MWh",
+            markup=False,
         )
     last = end - timedelta(days=1)
     return [

@@ -10,6 +10,7 @@ from rich.console import Console
 from wattlake.pipeline import Runner
 from wattlake.sources.hosting_capacity.generate import generate
 from wattlake.sources.hosting_capacity.pipeline import landing_folder, refresh
+from wattlake.term import esc
 
 DEMO_SCALE = 0.5  # half the size of the real data sets: about 80k rows, loads in about a second
 
@@ -24,7 +25,7 @@ def run(runner: Runner, console: Console) -> list[str]:
     console.print(
         f"[bold]hosting capacity[/]: {len(report.datasets)} data sets, "
         f"{silver.rows_loaded:,} rows loaded, {silver.rows_rejected} rejected, "
-        f"{report.layers.bronze.unchanged} files unchanged (run {report.run_id}, {report.status})"
+        f"{report.layers.bronze.unchanged} files unchanged (run {esc(report.run_id)}, {report.status})"
     )
     per_utility = runner.engine.query(
         "SELECT utility, count(*) AS feeders, count(*) FILTER (WHERE max_hc_mw > 5) AS over_5mw, "
@@ -33,7 +34,8 @@ def run(runner: Runner, console: Console) -> list[str]:
     for row in per_utility.to_pylist():
         console.print(
             f"  {row['utility']}: {row['feeders']:,} feeders, {row['over_5mw']:,} with max HC "
-            f"> 5 MW, average max HC {row['avg_hc']} MW"
+            f"> 5 MW, average max HC {row['avg_hc']} MW",
+            markup=False,
         )
     busiest = runner.engine.query(
         "SELECT feeder_uid, native_feeder_id, sum(installed_count) AS installed, "
@@ -46,7 +48,8 @@ def run(runner: Runner, console: Console) -> list[str]:
     uid, native = quote(f["feeder_uid"], safe=":"), quote(f["native_feeder_id"], safe="")
     console.print(
         f"  most installed DER: {f['feeder_uid']} ({f['installed']} installed, "
-        f"{f['planned']} planned)"
+        f"{f['planned']} planned)",
+        markup=False,
     )
     return [
         "/v1/feeders?min_max_hc_mw=5&limit=5",

@@ -7,6 +7,7 @@ from rich.console import Console
 from wattlake.pipeline import Runner
 from wattlake.registry import get_pipeline
 from wattlake.sources.meter_files.generate import generate
+from wattlake.term import esc
 
 
 def run(runner: Runner, console: Console) -> list[str]:
@@ -18,7 +19,7 @@ def run(runner: Runner, console: Console) -> list[str]:
     skipped = sum(r.skipped for r in reports)
     console.print(
         f"[bold]meter files[/]: {len(files)} files, {loaded:,} rows loaded, "
-        f"{sum(r.rows_rejected for r in reports)} rejected, {skipped} unchanged (run {run.run_id})"
+        f"{sum(r.rows_rejected for r in reports)} rejected, {skipped} unchanged (run {esc(run.run_id)})"
     )
     daily = runner.engine.query(
         "SELECT meter_code, local_date, data_type, round(min_value, 3) AS min, "
@@ -28,7 +29,8 @@ def run(runner: Runner, console: Console) -> list[str]:
     for row in daily.to_pylist():
         console.print(
             f"  {row['meter_code']} {row['local_date']} {row['data_type']}: "
-            f"min {row['min']} max {row['max']} avg {row['avg']} ({row['n_readings']} readings)"
+            f"min {row['min']} max {row['max']} avg {row['avg']} ({row['n_readings']} readings)",
+            markup=False,
         )
     first = runner.engine.query(
         "SELECT meter_code, serial_code, local_date FROM meter_daily_mixed ORDER BY id LIMIT 1"
