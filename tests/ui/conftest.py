@@ -7,6 +7,7 @@ chromium-driver``); without them the browser tests skip with the reason, except 
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import socket
 import threading
@@ -29,6 +30,12 @@ YEAR_DAYS = 365
 #: Green Button demo feed: first local day and days.
 GB_FIRST_DAY = date(2025, 6, 1)
 GB_DAYS = 90
+#: The SCADA pipeline is on this branch (its dashboard page is tested only then).
+HAS_SCADA = importlib.util.find_spec("wattlake.sources.scada") is not None
+#: Wind SCADA: a month of 1-minute data of one turbine.
+SCADA_START = date(2024, 5, 1)
+SCADA_DAYS = 31
+SCADA_TURBINE = "WTG02"
 #: A rejected row whose raw text is markup: the runs page must show it as text.
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\">,<b>bold</b>"
 
@@ -41,7 +48,6 @@ class Served:
 
 
 def _load_demo(runner: Runner) -> None:
-    from wattlake.registry import get_pipeline
     from wattlake.sources.caiso import demo as caiso_demo
     from wattlake.sources.hosting_capacity import demo as hc_demo
     from wattlake.sources.meter_files import demo as meter_demo
@@ -70,6 +76,23 @@ def _load_demo(runner: Runner) -> None:
     write_feed_file(feed, 96 * GB_DAYS * 2 * 2, usage_points=2, net_metering=True,
                     first_day=GB_FIRST_DAY)  # fmt: skip
     ingest_espi(runner, [feed])
+    # Wind SCADA: a month of one turbine, fetched from the source stand-in
+    if not HAS_SCADA:
+        return _load_bad_file(runner)
+    from wattlake.sources.scada.pipeline import plan, run_days
+
+    from wattlake.sims.scada_source import ScadaSourceSim
+
+    days = [SCADA_START + timedelta(days=i) for i in range(SCADA_DAYS)]
+    with ScadaSourceSim(turbines=2, start=SCADA_START, days=SCADA_DAYS) as scada:
+        got = run_days(runner, plan(days, turbines=[SCADA_TURBINE]), base_url=scada.base_url)
+    assert got.failed == 0
+    _load_bad_file(runner)
+
+
+def _load_bad_file(runner: Runner) -> None:
+    from wattlake.registry import get_pipeline
+
     bad = runner.settings.home / "bad" / "LP_999_20250908T000000.csv"
     bad.parent.mkdir(parents=True)
     bad.write_text(

@@ -5,13 +5,23 @@ of it is written under the test's temporary folder."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.ui.conftest import GB_DAYS, GB_FIRST_DAY, HOSTILE, YEAR_DAYS, Served
+from tests.ui.conftest import (
+    GB_DAYS,
+    GB_FIRST_DAY,
+    HAS_SCADA,
+    HOSTILE,
+    SCADA_DAYS,
+    SCADA_START,
+    SCADA_TURBINE,
+    YEAR_DAYS,
+    Served,
+)
 from wattlake.sources.caiso.demo import demo_week
 
 #: The page is usable (first complete view drawn) within this many ms of navigation. The goal is
@@ -49,7 +59,24 @@ def _open(browser: Any, served: Served, path: str) -> int:
 
 
 def _attr(browser: Any, element_id: str, name: str) -> str:
-    return str(browser.find_element("id", element_id).get_attribute(name))
+    """One script call, so a page redrawing the element cannot make it stale under us."""
+    return str(
+        browser.execute_script(
+            "const e = document.getElementById(arguments[0]);"
+            "return e ? e.getAttribute(arguments[1]) : null;",
+            element_id,
+            name,
+        )
+    )
+
+
+def _text(browser: Any, element_id: str) -> str:
+    return str(
+        browser.execute_script(
+            "const e = document.getElementById(arguments[0]); return e ? e.innerText : null;",
+            element_id,
+        )
+    )
 
 
 def _finish(browser: Any, tmp_path: Path, name: str, ready_ms: int) -> None:
@@ -76,7 +103,7 @@ def test_caiso_page(browser: Any, served: Served, tmp_path: Path) -> None:
         n=node, a=first, b=last,
     )  # fmt: skip
     ready = _open(browser, served, f"/ui/caiso?start={first}&end={last}")
-    summary = browser.find_element("id", "node-summary").text
+    summary = _text(browser, "node-summary")
     assert node in summary and f"{avg:,.2f}" in summary
     assert _attr(browser, "daily-chart", "data-series") == "6"
     assert _attr(browser, "daily-chart", "data-points") == str(6 * 7)
@@ -86,7 +113,7 @@ def test_caiso_page(browser: Any, served: Served, tmp_path: Path) -> None:
     browser.find_element("css selector", f'#nodes input[value="{node}"]').click()
     _wait(browser, lambda: _attr(browser, "daily-chart", "data-series") == "5", what="5 series")
     assert node not in _attr(browser, "daily-chart", "data-labels")
-    assert node not in browser.find_element("id", "node-summary").text
+    assert node not in _text(browser, "node-summary")
     assert "node=TH_SP15_GEN-APND" in browser.current_url  # the view can be linked
     _finish(browser, tmp_path, "caiso", ready)
 
@@ -97,7 +124,7 @@ def test_caiso_page_draws_a_year(browser: Any, served: Served, tmp_path: Path) -
     days = (end - start).days
     ready = _open(browser, served, f"/ui/caiso?start={start}&end={end - timedelta(days=1)}")
     assert _attr(browser, "daily-chart", "data-points") == str(6 * days)
-    assert f"{6 * days} node-days" in browser.find_element("id", "status").text
+    assert f"{6 * days} node-days" in _text(browser, "status")
     _finish(browser, tmp_path, "caiso-year", ready)
 
 
@@ -106,7 +133,7 @@ def test_hosting_capacity_page(browser: Any, served: Served, tmp_path: Path) -> 
     coned = _q(served, "SELECT count(*) FROM feeders WHERE utility = 'coned'")
     coned_mean = _q(served, "SELECT avg(max_hc_mw) FROM feeders WHERE utility = 'coned'")
     ready = _open(browser, served, "/ui/hosting-capacity")
-    assert browser.find_element("id", "n-feeders").text == f"{total:,}"
+    assert _text(browser, "n-feeders") == f"{total:,}"
     assert int(_attr(browser, "feeders", "data-rows")) == total
     assert _attr(browser, "hc-histogram", "data-labels") == "cenhud|coned|oru|utility1|utility2"
     # the feeder with the highest max HC is shown with its DER by type
@@ -117,13 +144,13 @@ def test_hosting_capacity_page(browser: Any, served: Served, tmp_path: Path) -> 
         .column(0)[0]
         .as_py()
     )
-    assert str(top) in browser.find_element("id", "feeder-title").text
+    assert str(top) in _text(browser, "feeder-title")
     from selenium.webdriver.support.ui import Select
 
     Select(browser.find_element("id", "utility")).select_by_value("coned")
     _wait(browser, lambda: _attr(browser, "hc-histogram", "data-labels") == "coned", what="coned")
-    assert browser.find_element("id", "n-feeders").text == f"{coned:,}"
-    assert browser.find_element("id", "mean-hc").text == f"{coned_mean:,.2f}"
+    assert _text(browser, "n-feeders") == f"{coned:,}"
+    assert _text(browser, "mean-hc") == f"{coned_mean:,.2f}"
     assert int(_attr(browser, "feeders", "data-rows")) == coned
     # sorting: click "Max HC MW" twice → ascending; the first row is the smallest
     header = browser.find_element("xpath", '//table[@id="feeders"]//th[starts-with(., "Max HC")]')
@@ -133,9 +160,7 @@ def test_hosting_capacity_page(browser: Any, served: Served, tmp_path: Path) -> 
     assert f"{lowest:,.2f}" in first_row
     # a row opens that feeder's DER by type
     browser.find_element("css selector", "#feeders tbody tr").click()
-    _wait(
-        browser, lambda: "coned" in browser.find_element("id", "feeder-title").text, what="feeder"
-    )
+    _wait(browser, lambda: "coned" in _text(browser, "feeder-title"), what="feeder")
     _finish(browser, tmp_path, "hosting-capacity", ready)
 
 
@@ -154,7 +179,7 @@ def test_meters_page(browser: Any, served: Served, tmp_path: Path) -> None:
         m=meter,
     )
     ready = _open(browser, served, "/ui/meters")
-    assert browser.find_element("id", "meter-mean").text == f"{mean_import:,.3f}"
+    assert _text(browser, "meter-mean") == f"{mean_import:,.3f}"
     assert _attr(browser, "meter-chart", "data-labels") == "Maximum|Minimum|Average"
     before = _attr(browser, "meter-chart", "data-points")
     from selenium.webdriver.support.ui import Select
@@ -162,10 +187,10 @@ def test_meters_page(browser: Any, served: Served, tmp_path: Path) -> None:
     Select(browser.find_element("id", "data-type")).select_by_value("Export Wh Total")
     _wait(
         browser,
-        lambda: browser.find_element("id", "meter-mean").text == f"{mean_export:,.3f}",
+        lambda: _text(browser, "meter-mean") == f"{mean_export:,.3f}",
         what="export mean",
     )
-    assert "Export Wh Total" in browser.find_element("id", "meter-title").text
+    assert "Export Wh Total" in _text(browser, "meter-title")
     assert int(before) > 0
     _finish(browser, tmp_path, "meters", ready)
 
@@ -200,8 +225,8 @@ def test_green_button_page(browser: Any, served: Served, tmp_path: Path) -> None
         "SELECT sum(export) FROM usage_daily WHERE usage_point_id = '7000' AND flow_direction = 19",
     )
     ready = _open(browser, served, "/ui/green-button")
-    assert browser.find_element("id", "gb-consumption").text == f"{consumption:,.2f}"
-    assert browser.find_element("id", "gb-export").text == f"{export:,.2f}"
+    assert _text(browser, "gb-consumption") == f"{consumption:,.2f}"
+    assert _text(browser, "gb-export") == f"{export:,.2f}"
     assert _attr(browser, "gb-days", "data-rows") == str(GB_DAYS)
     assert _attr(browser, "gb-chart", "data-labels") == "Consumption (kWh)|Export (kWh)|Net (kWh)"
     # a later first day: fewer days in the chart and the table
@@ -216,7 +241,75 @@ def test_green_button_page(browser: Any, served: Served, tmp_path: Path) -> None
     _finish(browser, tmp_path, "green-button", ready)
 
 
-@pytest.mark.parametrize("slug", ["", "/scada"])
+@pytest.mark.skipif(not HAS_SCADA, reason="the SCADA pipeline is not on this branch yet")
+def test_scada_page(browser: Any, served: Served, tmp_path: Path) -> None:
+    last_week = SCADA_START + timedelta(days=SCADA_DAYS - 7)
+    power = _q(
+        served,
+        "SELECT avg(mean) FROM scada_10min WHERE turbine = $t AND signal = 'power' "
+        "AND bucket_start_utc >= $lo",
+        t=SCADA_TURBINE, lo=datetime(last_week.year, last_week.month, last_week.day, tzinfo=UTC),
+    )  # fmt: skip
+    lo = datetime(last_week.year, last_week.month, last_week.day, tzinfo=UTC)
+    bins = _q(
+        served,
+        "SELECT count(*) FROM scada_10min WHERE turbine = $t AND signal = 'power' "
+        "AND bucket_start_utc >= $lo",
+        t=SCADA_TURBINE, lo=lo,
+    )  # fmt: skip
+    month_bins = _q(
+        served,
+        "SELECT count(*) FROM scada_10min WHERE turbine = $t AND signal = 'power'",
+        t=SCADA_TURBINE,
+    )
+    curve_sql = (
+        "SELECT count(*) FROM scada_10min p JOIN scada_10min w USING (turbine, bucket_start_utc) "
+        "WHERE turbine = $t AND p.signal = 'power' AND w.signal = 'wind_speed' "
+        "AND p.mean IS NOT NULL AND w.mean IS NOT NULL AND bucket_start_utc >= $lo"
+    )
+    curve = _q(served, curve_sql, t=SCADA_TURBINE, lo=lo)
+    month_curve = _q(served, curve_sql, t=SCADA_TURBINE, lo=datetime(2000, 1, 1, tzinfo=UTC))
+    assert 6 * 144 < bins <= 7 * 144 and 30 * 144 < month_bins <= SCADA_DAYS * 144
+    month_wind = _q(
+        served,
+        "SELECT avg(mean) FROM scada_10min WHERE turbine = $t AND signal = 'wind_speed'",
+        t=SCADA_TURBINE,
+    )
+    ready = _open(browser, served, "/ui/scada")
+    # default: the last 7 days with data, the power signal
+    assert _text(browser, "scada-bins") == str(bins)
+    assert _text(browser, "scada-mean") == f"{power:,.2f}"
+    assert _attr(browser, "scada-chart", "data-labels") == "Max|Min|Mean"
+    assert _attr(browser, "power-curve", "data-points") == str(curve)
+    _finish(browser, tmp_path, "scada", ready)
+    # a month of 10-minute values, and another signal
+    from selenium.webdriver.support.ui import Select
+
+    browser.execute_script(
+        "const s = document.getElementById('scada-start'); s.value = arguments[0];",
+        SCADA_START.isoformat(),
+    )
+    t0 = time.monotonic()
+    Select(browser.find_element("id", "scada-days")).select_by_value("31")
+    _wait(
+        browser,
+        lambda: _text(browser, "scada-bins") == str(month_bins),
+        what="a month",
+    )
+    month_s = time.monotonic() - t0
+    Select(browser.find_element("id", "signal")).select_by_value("wind_speed")
+    _wait(
+        browser,
+        lambda: _text(browser, "scada-mean") == f"{month_wind:,.2f}",
+        what="wind speed",
+    )
+    assert _attr(browser, "power-curve", "data-points") == str(month_curve)
+    print(f"scada: a month of 10-minute values in {month_s * 1000:.0f} ms")
+    assert month_s * 1000 < READY_MS
+    _finish(browser, tmp_path, "scada-month", ready)
+
+
+@pytest.mark.parametrize("slug", [""])
 def test_other_pages_load_cleanly(browser: Any, served: Served, tmp_path: Path, slug: str) -> None:
     browser.get_log("browser")
     browser.get(f"{served.base}/ui{slug}")

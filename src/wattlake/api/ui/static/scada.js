@@ -59,7 +59,7 @@ WL.boot(async () => {
     signalSel.value = signals.includes(keep) ? keep : (signals.includes("power") ? "power" : signals[0] || "");
     draw();
     drawCurve();
-    WL.status(`${turbines.length} turbines; ${t.turbine}: ${rows.length.toLocaleString("en-US")} 10-minute rows from ${start.value} to ${end} (UTC).`);
+    WL.status(`${turbines.length} turbine(s); ${t.turbine}: ${rows.length.toLocaleString("en-US")} 10-minute rows from ${start.value} to ${end} (UTC).`);
   }
 
   function draw() {
@@ -68,6 +68,8 @@ WL.boot(async () => {
     const mine = rows.filter((r) => r.signal === sig);
     const unit = UNITS[sig] || "";
     const xy = (k) => mine.map((r) => ({ x: Date.parse(r.bucket_start_utc), y: r[k] }));
+    const lo = Date.parse(`${start.value}T00:00:00Z`);
+    const hi = lo + Number(span.value) * 86400000;
     WL.chart(band.canvas, {
       type: "line",
       data: { datasets: [
@@ -83,7 +85,7 @@ WL.boot(async () => {
         interaction: { mode: "nearest", axis: "x", intersect: false },
         plugins: { tooltip: { callbacks: { title: (items) => `${stamp(items[0].parsed.x)} UTC` } } },
         scales: {
-          x: { type: "linear", ticks: { callback: (v) => stamp(v), maxTicksLimit: 8 } },
+          x: { type: "linear", min: lo, max: hi, ticks: { callback: (v) => stamp(v), maxTicksLimit: 8 } },
           y: { title: { display: true, text: unit ? `${sig}, ${unit}` : sig } },
         },
       },
@@ -101,7 +103,8 @@ WL.boot(async () => {
     const wind = new Map(rows.filter((r) => r.signal === "wind_speed").map((r) => [r.bucket_start_utc, r.mean]));
     const points = rows.filter((r) => r.signal === "power" && wind.has(r.bucket_start_utc)
       && r.mean !== null && wind.get(r.bucket_start_utc) !== null)
-      .map((r) => ({ x: wind.get(r.bucket_start_utc), y: r.mean }));
+      .map((r) => ({ x: wind.get(r.bucket_start_utc), y: r.mean }))
+      .sort((a, b) => a.x - b.x); // unparsed data must come in x order
     WL.chart(curve.canvas, {
       type: "scatter",
       data: { datasets: [{ label: "10-minute means", data: points, pointRadius: 1.5,
