@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench serve sync uv clean
+.PHONY: demo test lint bench serve orchestrate sync uv clean
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
@@ -33,6 +33,9 @@ bench: sync
 
 serve: sync
 	$(BIN)/wattlake serve
+
+orchestrate: sync
+	$(BIN)/wattlake orchestrate
 
 clean:
 	rm -rf $(VENV) .wattlake .pytest_cache .mypy_cache .ruff_cache

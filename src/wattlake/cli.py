@@ -22,7 +22,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +29,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -307,11 +307,11 @@ def ingest_espi(
 @run_app.command("caiso-lmp")
 def run_caiso_lmp(
     start: Annotated[
-        datetime, typer.Option(formats=["%Y-%m-%d"], help="First Pacific operating day")
+        str, typer.Option(help="First Pacific operating day: YYYY-MM-DD, today, yesterday, -7d")
     ],
     end: Annotated[
-        datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Last operating day, inclusive [default: START]"),
+        str | None,
+        typer.Option(help="Last operating day, inclusive, same forms [default: START]"),
     ] = None,
     market: Annotated[OasisMarket, typer.Option(help="Market run")] = OasisMarket.DAM,
     node: Annotated[
@@ -331,19 +331,27 @@ def run_caiso_lmp(
     Windows already in bronze are not fetched again (an interrupted backfill resumes);
     --refresh fetches them anyway. Exits 1 if a chunk failed (run again to retry it).
 
+    Days are Pacific operating days; `today`, `yesterday` and `-7d` count in Pacific time,
+    so a crontab line needs no date arithmetic.
+
     Examples:
     ```
     wattlake run caiso-lmp --start 2025-11-01 --end 2025-11-07 --market DAM
     wattlake run caiso-lmp --start 2025-11-01 --node TH_NP15_GEN-APND
+    wattlake run caiso-lmp --start yesterday          # crontab: 30 14 * * *
     ```
     """
     from datetime import timedelta
 
     from wattlake.pipeline import Runner
-    from wattlake.sources.caiso.pipeline import backfill
+    from wattlake.sources.caiso.pipeline import PACIFIC, backfill
+    from wattlake.timeutil import parse_day
 
-    first = start.date()
-    last = end.date() if end else first
+    try:
+        first = parse_day(start, PACIFIC)
+        last = parse_day(end, PACIFIC) if end else first
+    except WattlakeError as exc:
+        raise typer.BadParameter(f"{exc} ({exc.hint})") from None
     if node and all_nodes:
         raise typer.BadParameter("use --node or --all-nodes, not both")
     runner = Runner.open()
@@ -599,6 +607,60 @@ def demo(
     if serve_api:
         check_port_free("127.0.0.1", port)  # before minutes of loading, not after
     run_demo(console, serve_api=serve_api, port=port)
+
+
+@app.command()
+def orchestrate(
+    list_: Annotated[
+        bool,
+        typer.Option("--list", help="Print assets, partitions, schedules, sensors; start nothing"),
+    ] = False,
+    format: Annotated[OutFormat, typer.Option("--format", "-f", help="table or json")] = (
+        OutFormat.table
+    ),
+    host: Annotated[str, typer.Option(help="Interface for the Dagster UI")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI")] = 3000,
+) -> None:
+    """Run the Dagster UI (and its scheduler) on definitions built from every pipeline.
+
+    Its state lives in $WATTLAKE_HOME/dagster. Needs the extra `dagster`.
+
+    \b
+    Examples:
+      wattlake orchestrate --list
+      wattlake orchestrate --list --format json
+      wattlake orchestrate --port 3000     # then open http://127.0.0.1:3000
+    """
+    import os
+    import shutil
+
+    if list_:
+        from wattlake.orchestration.plan import listing
+
+        found = listing()
+        if format is OutFormat.json:
+            console.print_json(json.dumps(found))
+            return
+        for section, items in found.items():
+            console.print(f"[bold]{section}")
+            rows = items.items() if isinstance(items, dict) else ((i, "") for i in items)
+            for name, what in rows:
+                console.print(f"  {escape(str(name))}  {escape(str(what))}".rstrip())
+        return
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which(
+        "dagster"
+    )
+    if dagster is None:
+        err.print(
+            "[red]Dagster is not installed.[/] Install the extra: pip install 'wattlake[dagster]'"
+        )
+        raise typer.Exit(2)
+    home = (get_settings().home / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    env = os.environ | {"DAGSTER_HOME": str(home)}
+    args = [dagster, "dev", "-m", "wattlake.orchestration.definitions", "-h", host, "-p", str(port)]
+    err.print(f"Dagster UI on http://{host}:{port} (state in {escape(str(home))})")
+    os.execve(dagster, args, env)
 
 
 @app.command()

@@ -60,3 +60,11 @@ class InputError(WattlakeError):
 
 class NotFoundError(WattlakeError):
     """The requested entity does not exist."""
+
+
+class ConflictError(WattlakeError):
+    """The request clashes with work in progress (HTTP 409); ``run_id`` names that work."""
+
+    def __init__(self, message: str, *, hint: str | None = None, run_id: str | None = None) -> None:
+        self.run_id = run_id
+        super().__init__(message, hint=hint)

@@ -21,7 +21,7 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +139,7 @@ class Runner:
         *,
         scope: str | None = None,
         force: bool = False,
+        only: Collection[str] | None = None,
         progress: Progress | None = None,
     ) -> FolderSync:
         """Make silver mirror ``folder`` (searched recursively for ``spec.file_patterns``).
@@ -150,15 +151,19 @@ class Runner:
         folder's absolute path) loaded but that is gone now has its rows deleted and its
         manifest rows unmarked (step ``remove``, ``rows_read`` = rows deleted); its bronze
         copies stay. Gold is rebuilt when anything changed. A failed step is recorded and the
-        run goes on (status ``partial``).
+        run goes on (status ``partial``). ``only`` limits the sync to those keys (a sensor
+        that saw one file change refreshes just that file, or unloads it if it is gone).
         """
         root = Path(folder)
         if not root.is_dir():
             raise InputError(f"{root} is not a folder", hint="create it and put the files in it")
         files = list(expand_paths([root], spec.file_patterns))
+        if only is not None:
+            files = [f for f in files if f.relative_to(root).as_posix() in only]
         scope = scope or str(root.resolve())
         self.setup(spec)
-        run = self.runs.start(spec.name, {"folder": str(root), "scope": scope, "force": force})
+        params = {"folder": str(root), "scope": scope, "force": force}
+        run = self.runs.start(spec.name, params | ({"only": sorted(only)} if only else {}))
         result = FolderSync(run, root)
         try:
             loaded = self.manifest.loaded_versions(spec.source)
@@ -175,7 +180,9 @@ class Runner:
                     progress(key, i + 1, len(files))
             present = {r.source_file for r in result.reports}
             for key, versions in sorted(loaded.items()):
-                if spec.replace_by_file and key not in present and scope in versions.values():
+                wanted = only is None or key in only
+                gone = key not in present and scope in versions.values()
+                if spec.replace_by_file and wanted and gone:
                     result.removed.append(self.unload(spec, run, key))
                     changed = changed or run.steps[-1].status == "ok"
             missing = any(not self.engine.table_exists(m) for m in spec.models)

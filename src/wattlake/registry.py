@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from wattlake.errors import ConfigError
 from wattlake.pipeline import PipelineSpec
+
+if TYPE_CHECKING:
+    from wattlake.jobs import Job
 
 PIPELINES: dict[str, str] = {
     "meter-files": "wattlake.sources.meter_files.pipeline",
@@ -24,3 +28,10 @@ def get_pipeline(name: str) -> PipelineSpec:
         ) from None
     spec: PipelineSpec = import_module(module).PIPELINE
     return spec
+
+
+def get_job(name: str) -> Job:
+    """The :class:`~wattlake.jobs.Job` of pipeline ``name`` (how to run, partition, schedule it)."""
+    get_pipeline(name)  # the same error for an unknown name
+    job: Job = import_module(PIPELINES[name]).JOB
+    return job

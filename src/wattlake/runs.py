@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,6 +74,33 @@ STEP_FLUSH_SECONDS = 1.0
 DIED = "process ended without finishing"
 
 
+class RunCancelled(BaseException):
+    """Raised at the start of a run's next step after someone asked it to stop."""
+
+
+@dataclass
+class PlannedRun:
+    """A run id chosen before its job starts (so a caller can report it at once) and a flag to
+    ask the run to stop at its next step. See :func:`planned_run`."""
+
+    run_id: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    started: bool = False
+
+
+_PLANNED: ContextVar[PlannedRun | None] = ContextVar("wattlake_planned_run", default=None)
+
+
+@contextmanager
+def planned_run(planned: PlannedRun) -> Iterator[PlannedRun]:
+    """The first run a job starts in this context takes ``planned``'s id and cancel flag."""
+    token = _PLANNED.set(planned)
+    try:
+        yield planned
+    finally:
+        _PLANNED.reset(token)
+
+
 def new_run_id() -> str:
     return utcnow().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -101,6 +130,7 @@ class Run:
     flushed_at: float = field(default_factory=time.monotonic)
     holder: Holder = field(default_factory=Holder.me)
     heartbeat: Heartbeat | None = None
+    cancel: threading.Event | None = None  # set: stop at the next step
 
     @property
     def rows_read(self) -> int:
@@ -121,6 +151,8 @@ class Run:
     @contextmanager
     def step(self, name: str, target: str, *, reraise: bool = True) -> Iterator[Step]:
         """Record a step; an exception marks it failed (and is re-raised unless told not to)."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise RunCancelled(f"run {self.run_id} was asked to stop before step {name} {target}")
         step = Step(name, target)
         self.steps.append(step)
         started = utcnow()
@@ -172,7 +204,13 @@ class RunLog:
                 hint="load with a process that opens it for writing (stop `wattlake serve "
                 "--read-only`, or use PostgreSQL to load and serve at once)",
             )
-        run = Run(self, new_run_id(), pipeline, dict(params or {}), utcnow())
+        planned = _PLANNED.get()
+        run_id = new_run_id()
+        if planned is not None and not planned.started:
+            planned.started = True
+            run_id = planned.run_id
+        run = Run(self, run_id, pipeline, dict(params or {}), utcnow())
+        run.cancel = planned.cancel if planned is not None else None
         self.engine.upsert(RUNS, _runs_row(run, "running", None, None))
         run.heartbeat = Heartbeat(lambda: self._renew(run.run_id))
         return run
@@ -266,10 +304,11 @@ class RunLog:
         )
         tx.upsert(REJECTS, table)
 
-    def recent(self, limit: int = 20) -> pa.Table:
-        """The newest runs, each with how many of its steps succeeded and failed. A read-only
-        log cannot mark dead runs, so it shows them as they would be marked."""
-        table = self._recent(limit)
+    def recent(self, limit: int = 20, *, pipeline: str | None = None) -> pa.Table:
+        """The newest runs (of ``pipeline``, or all), each with how many of its steps succeeded
+        and failed. A read-only log cannot mark dead runs, so it shows them as they would be
+        marked."""
+        table = self._recent(limit, pipeline)
         if not self.read_only or table.num_rows == 0:
             return table
         dead = {r["run_id"] for r in self.dead_runs()}
@@ -281,7 +320,7 @@ class RunLog:
                 r["status"], r["error"] = "failed", DIED
         return pa.Table.from_pylist(rows, schema=table.schema)
 
-    def _recent(self, limit: int) -> pa.Table:
+    def _recent(self, limit: int, pipeline: str | None) -> pa.Table:
         return self.engine.query(
             "SELECT r.run_id, r.pipeline, r.status, r.started_at, r.finished_at, "
             "(SELECT count(*) FROM run_steps s WHERE s.run_id = r.run_id "
@@ -289,8 +328,9 @@ class RunLog:
             "(SELECT count(*) FROM run_steps s WHERE s.run_id = r.run_id "
             " AND s.status = 'failed') AS steps_failed, "
             "r.rows_read, r.rows_loaded, r.rows_rejected, r.error "
-            "FROM runs r ORDER BY r.started_at DESC LIMIT $limit",
-            {"limit": limit},
+            f"FROM runs r {'WHERE r.pipeline = $pipeline ' if pipeline else ''}"
+            "ORDER BY r.started_at DESC LIMIT $limit",
+            {"limit": limit} | ({"pipeline": pipeline} if pipeline else {}),
         )
 
     def steps(self, run_id: str) -> pa.Table:

@@ -14,6 +14,7 @@ from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
 from wattlake.api.routes import feeders, health, lmp, meters, runs, usage_points
 from wattlake.api.slashes import redirect_slashes_except
+from wattlake.launch import Launcher
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
 
@@ -38,6 +39,7 @@ def create_app(runner: Runner | None = None, *, read_only: bool = False) -> Fast
         app.state.runner = runner or Runner.open(read_only=read_only)
         if not read_only:
             prepare(app.state.runner)
+        app.state.launcher = Launcher(app.state.runner)
         try:
             yield
         finally:

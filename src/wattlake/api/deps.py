@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
+from wattlake.launch import Launcher
 from wattlake.pipeline import Runner
 
 
@@ -16,6 +17,14 @@ def get_runner(request: Request) -> Runner:
 
 
 RunnerDep = Annotated[Runner, Depends(get_runner)]
+
+
+def get_launcher(request: Request) -> Launcher:
+    launcher: Launcher = request.app.state.launcher
+    return launcher
+
+
+LauncherDep = Annotated[Launcher, Depends(get_launcher)]
 
 
 def require_api_key(

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from wattlake.api.deps import RunnerDep, require_api_key
+from wattlake.api.deps import LauncherDep, RunnerDep, require_api_key
 from wattlake.api.tabular import _jsonable
 from wattlake.pipeline import Runner
 from wattlake.sources.hosting_capacity.pipeline import RefreshReport, refresh
@@ -44,8 +44,10 @@ def _records(runner: Runner, sql: str, params: dict[str, Any]) -> list[dict[str,
     summary="Load new or changed files (bronze, silver, gold); report what each layer did",
     dependencies=[Depends(require_api_key)],
 )
-def refresh_data(runner: RunnerDep) -> RefreshReport:
-    return refresh(runner)
+def refresh_data(runner: RunnerDep, launcher: LauncherDep) -> RefreshReport:
+    # Under the same partition lease as POST /v1/runs {"pipeline": "hosting-capacity"}.
+    with launcher.leased("hosting-capacity"):
+        return refresh(runner)
 
 
 @router.get("/getFeeders", summary="Feeders whose max hosting capacity is above a value (MW)")

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from wattlake.api.deps import RunnerDep, require_api_key
+from wattlake.api.deps import LauncherDep, RunnerDep, require_api_key
 from wattlake.registry import get_pipeline
 
 router = APIRouter(tags=["compat: meter files"])
@@ -79,10 +79,9 @@ def root() -> HTMLResponse:
     summary="Load every file in $WATTLAKE_HOME/landing/meter_files (idempotent)",
     dependencies=[Depends(require_api_key)],
 )
-def load_data(runner: RunnerDep) -> Response:
-    folder = runner.settings.landing_dir("meter_files")
-    folder.mkdir(parents=True, exist_ok=True)
-    runner.ingest_files(get_pipeline("meter-files"), [folder])
+def load_data(launcher: LauncherDep) -> Response:
+    # The meter-files job over the whole landing folder, under its partition lease.
+    launcher.run_now("meter-files")
     return flask_json({"message": "Load data complete"})
 
 

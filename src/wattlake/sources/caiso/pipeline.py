@@ -20,12 +20,16 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from wattlake.errors import FetchError, InputError
+from wattlake.jobs import Check, Job, Partitioning, Schedule, day_in
 from wattlake.lake import Artifact
 from wattlake.parsing import FileReport, Parser
 from wattlake.pipeline import PipelineSpec, Progress, Runner, prefetch
@@ -39,6 +43,7 @@ from wattlake.sources.caiso.client import (
 from wattlake.sources.caiso.parse import parse_oasis_zip
 from wattlake.sources.caiso.schema import LMP, Market, market_query
 from wattlake.tables import utcnow
+from wattlake.timeutil import DAY_HELP
 
 SOURCE = "caiso"
 MAX_CONSECUTIVE_FAILURES = 3  # fetches failing in a row before the run stops
@@ -274,3 +279,88 @@ def ingest(
 ) -> tuple[Run, list[FileReport]]:
     """Load OASIS zips already on disk (files, or folders searched for ``*.zip``)."""
     return runner.ingest_files(PIPELINE, paths, force=force, progress=progress)
+
+
+# -- the job: `wattlake run caiso-lmp`, POST /v1/runs and the orchestrator ---------------------
+PACIFIC = "America/Los_Angeles"
+PacificDay = Annotated[date, day_in(PACIFIC), Field(description=DAY_HELP)]
+
+
+class LmpRunParams(BaseModel):
+    """Parameters of a CAISO LMP run (operating days in Pacific time, ``end`` inclusive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: PacificDay
+    end: PacificDay | None = None
+    market: Market = Market.DAM
+    nodes: list[str] | None = Field(None, max_length=1000)
+    all_nodes: bool = False
+    refresh: bool = False
+    min_interval_s: float = Field(5.0, ge=0.0, le=600.0)
+
+
+def run_job(runner: Runner, p: LmpRunParams, progress: Progress | None = None) -> str:
+    """Fetch and load ``p``'s days from the OASIS at ``WATTLAKE_OASIS_URL`` (default: the real
+    one); the run id."""
+    last = p.end or p.start
+    if last < p.start:
+        raise InputError("end is before start", hint="give end >= start (both inclusive)")
+    url = os.environ.get("WATTLAKE_OASIS_URL") or DEFAULT_REAL_OASIS_URL
+    result = backfill(
+        runner, p.start, last + timedelta(days=1), p.market, p.nodes, all_nodes=p.all_nodes,
+        base_url=url, refresh=p.refresh, progress=progress, min_interval_s=p.min_interval_s,
+    )  # fmt: skip
+    return result.run.run_id
+
+
+def _expected_intervals(partition: Mapping[str, str]) -> dict[str, Any]:
+    """Intervals one node has on a complete operating day: 23, 24 or 25 hours × per hour."""
+    day = date.fromisoformat(partition["date"])
+    tz = ZoneInfo(PACIFIC)
+    midnight = datetime.combine(day, datetime.min.time(), tz)
+    next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+    seconds = (next_midnight.astimezone(UTC) - midnight.astimezone(UTC)).total_seconds()
+    step = market_query(partition["market"]).interval.total_seconds()
+    return {"expected": int(seconds // step)}
+
+
+JOB = Job(
+    pipeline=PIPELINE.name,
+    params=LmpRunParams,
+    run=run_job,
+    partition_fields=("start", "end", "market", "nodes", "all_nodes"),
+    description="CAISO OASIS LMPs per Pacific operating day and market",
+    partitioning=Partitioning(
+        "daily",
+        timezone=PACIFIC,
+        start="2020-01-01",
+        end_offset=1,
+        dimension=("market", tuple(m.value for m in Market)),
+    ),
+    schedules=(
+        # Day-ahead results for tomorrow are published around 13:00 Pacific.
+        Schedule("caiso_dam_daily", "30 14 * * *", PACIFIC, day_offset=1, dimension="DAM"),
+        # Real-time: today's hours so far, every hour; and yesterday's last hour once it closed.
+        Schedule("caiso_rtm_hourly", "10 * * * *", PACIFIC, day_offset=0, dimension="RTM"),
+        Schedule("caiso_rtm_close", "20 0 * * *", PACIFIC, day_offset=-1, dimension="RTM"),
+    ),
+    checks=(
+        Check(
+            "lmp_equals_components",
+            "lmp",
+            "SELECT count(*) FROM lmp WHERE market = $market AND opr_date = CAST($date AS DATE)"
+            " AND energy IS NOT NULL AND congestion IS NOT NULL AND loss IS NOT NULL"
+            " AND abs(lmp - (energy + congestion + loss + coalesce(ghg, 0))) > 0.01",
+            "LMP equals energy + congestion + loss (+ GHG) within 1 cent, where all are present",
+        ),
+        Check(
+            "complete_intervals",
+            "lmp",
+            "SELECT count(*) FROM (SELECT node, count(*) AS n FROM lmp WHERE market = $market"
+            " AND opr_date = CAST($date AS DATE) GROUP BY node) AS per_node WHERE n <> $expected",
+            "every node has every interval of the operating day (23/24/25 hours on DST days)",
+            params=_expected_intervals,
+        ),
+    ),
+)

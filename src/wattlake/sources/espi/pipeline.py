@@ -18,8 +18,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from wattlake.config import get_settings
 from wattlake.errors import InputError, LakeError
+from wattlake.jobs import Check, Job, Partitioning, landing_files
 from wattlake.parsing import FileReport, Parser
 from wattlake.pipeline import PipelineSpec, Progress, Runner
 from wattlake.runs import Run
@@ -146,3 +149,38 @@ def _ingest_remote(
         raise
     run.finish()
     return run, reports
+
+
+# -- the job: POST /v1/runs and the orchestrator (downloaded files in the landing folder) ----
+class LoadParams(BaseModel):
+    """Load the landing folder ``landing/espi``, or just some of its files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[str] | None = Field(None, max_length=10_000)
+    force: bool = False
+
+
+def run_job(runner: Runner, p: LoadParams, progress: Progress | None = None) -> str:
+    root = runner.settings.landing_dir(SOURCE)
+    root.mkdir(parents=True, exist_ok=True)
+    run, _ = ingest(runner, landing_files(root, p.files), force=p.force, progress=progress)
+    return run.run_id
+
+
+JOB = Job(
+    pipeline=NAME,
+    params=LoadParams,
+    run=run_job,
+    partition_fields=("files",),
+    description="Green Button (ESPI) files from the landing folder",
+    partitioning=Partitioning("file", landing=SOURCE),
+    checks=(
+        Check(
+            "daily_complete_at_most_one",
+            "usage_daily",
+            "SELECT count(*) FROM usage_daily WHERE completeness > 1.000001 OR completeness < 0",
+            "a local day's completeness is between 0 and 1",
+        ),
+    ),
+)

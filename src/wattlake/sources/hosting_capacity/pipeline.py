@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from wattlake.errors import WattlakeError
+from wattlake.jobs import Check, Job, Partitioning, landing_files
 from wattlake.parsing import FileReport
 from wattlake.pipeline import FolderSync, PipelineSpec, Progress, Runner
 from wattlake.runs import Step
@@ -128,15 +129,19 @@ def refresh(
     folder: Path | None = None,
     *,
     force: bool = False,
+    only: Collection[str] | None = None,
     progress: Progress | None = None,
 ) -> RefreshReport:
-    """Sync ``folder`` (default: the landing folder, created if missing) and report."""
+    """Sync ``folder`` (default: the landing folder, created if missing) and report;
+    ``only``: just those keys (paths relative to the folder)."""
     root = folder or landing_folder(runner)
     root.mkdir(parents=True, exist_ok=True)
     scope = LANDING_SCOPE if folder is None else None
     with _LOCK:
         t0 = time.perf_counter()
-        sync = runner.sync_folder(PIPELINE, root, scope=scope, force=force, progress=progress)
+        sync = runner.sync_folder(
+            PIPELINE, root, scope=scope, force=force, only=only, progress=progress
+        )
         return build_report(sync, time.perf_counter() - t0)
 
 
@@ -245,3 +250,40 @@ def build_report(sync: FolderSync, seconds: float) -> RefreshReport:
         rejects=f"/v1/runs/{run.run_id}/rejects" if silver.rows_rejected else None,
         note=note,
     )
+
+
+# -- the job: `wattlake run hosting-capacity`, POST /v1/runs, /refreshData, the orchestrator ----
+class RefreshParams(BaseModel):
+    """Refresh the landing folder, or just some of its files (paths relative to it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[str] | None = Field(None, max_length=10_000)
+    force: bool = False
+
+
+def run_job(runner: Runner, p: RefreshParams, progress: Progress | None = None) -> str:
+    root = landing_folder(runner)
+    root.mkdir(parents=True, exist_ok=True)
+    if p.files is not None:
+        landing_files(root, p.files)  # refuses keys outside the folder
+    return refresh(runner, force=p.force, only=p.files, progress=progress).run_id
+
+
+JOB = Job(
+    pipeline=PIPELINE.name,
+    params=RefreshParams,
+    run=run_job,
+    partition_fields=("files",),
+    description="New York utilities' hosting capacity and DER files from the landing folder",
+    partitioning=Partitioning("file", landing=SOURCE),
+    checks=(
+        Check(
+            "hosting_capacity_sane",
+            "feeders",
+            "SELECT count(*) FROM feeders WHERE max_hc_mw < 0 OR min_hc_mw < 0"
+            " OR min_hc_mw > max_hc_mw",
+            "hosting capacity is non-negative and min <= max",
+        ),
+    ),
+)
