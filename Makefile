@@ -11,8 +11,11 @@ uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 
+# Bytecode is compiled once at install (the environment may set PYTHONDONTWRITEBYTECODE=1,
+# and then every command would compile every import from source: ~3 s per command).
 $(BIN)/wattlake: pyproject.toml uv.lock | uv
-	$(UV) sync --all-extras --frozen
+	$(UV) sync --all-extras --frozen --compile-bytecode
+	$(BIN)/python -m compileall -q src
 	@touch $@
 
 sync: $(BIN)/wattlake
@@ -28,8 +31,13 @@ lint: sync
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
+# Each benchmark adds its headline rows (benchmarks/_common.py emit) to one file; the table of
+# all of them is printed at the end.
 bench: sync
-	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b $(BENCH_ARGS) || exit 1; done
+	@results=$$(mktemp); trap 'rm -f $$results' EXIT; \
+	for b in benchmarks/[!_]*.py; do echo "== $$b"; \
+		WATTLAKE_BENCH_RESULTS=$$results $(BIN)/python $$b $(BENCH_ARGS) || exit 1; done; \
+	$(BIN)/python benchmarks/_common.py $$results
 
 serve: sync
 	$(BIN)/wattlake serve

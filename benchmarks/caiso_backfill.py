@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,10 @@ import time
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Row, emit
 
 NODES = 1_700
 FIRST_DAY = date(2026, 9, 1)
@@ -65,7 +70,13 @@ def backfill_once(url: str, days: int) -> dict[str, float]:
     from wattlake.sources.caiso.pipeline import backfill
 
     home = Path(tempfile.mkdtemp(prefix="wl-bench-caiso-"))
-    runner = Runner.open(Settings(home=home))
+    try:
+        return _backfill(Runner.open(Settings(home=home)), url, days, backfill)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _backfill(runner: Any, url: str, days: int, backfill: Any) -> dict[str, float]:
     t0 = time.perf_counter()
     result = backfill(
         runner, FIRST_DAY, FIRST_DAY + timedelta(days=days), "DAM", all_nodes=True,
@@ -127,6 +138,10 @@ def main() -> int:
         print(f"{head} {'intervals/s':>12} {'CSV rows/s':>11} {'peak RSS MB':>12}")
         for name in ("cold", "warm"):
             r = measure(url, days)
+            if name == "warm":
+                emit(Row(f"CAISO backfill ({days} DAM days, all nodes) → duckdb",
+                         f"{r['csv_rows'] / r['seconds']:,.0f} LMP values/s",
+                         "none (throughput only)", None, r["rss_mb"]))  # fmt: skip
             print(
                 f"{name:<6} {r['intervals']:>10,.0f} {r['csv_rows']:>10,.0f} "
                 f"{r['seconds']:>8.2f} {r['waited']:>9.2f} {r['intervals'] / r['seconds']:>12,.0f} "

@@ -25,6 +25,7 @@ import os
 import secrets
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,6 +50,9 @@ from wattlake.sources.hosting_capacity.formats import (
     match_format,
 )
 from wattlake.sources.hosting_capacity.pipeline import refresh
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Row, emit, peak_rss_mb
 
 PG_URL = os.environ.get("WATTLAKE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "hosting_capacity"
@@ -293,6 +297,8 @@ def main() -> None:
                 raise SystemExit(f"row counts differ: ours {ours['counts']} pandas {p_counts}")
             rate = ours["rows"] / ours["full"]
             ratio = p_sec / ours["full"]
+            emit(Row(f"hosting capacity ({label}) → {kind}", f"{rate:,.0f} rows/s",
+                     f"pandas → duckdb {p_rows / p_sec:,.0f} rows/s", ratio, peak_rss_mb()))  # fmt: skip
             print(f"{label:<14} {'wattlake → ' + kind:<26} {ours['rows']:>10,} {ours['full']:>8.3f} "
                   f"{rate:>11,.0f} {ratio:>9.1f} {ours['nochange'] * 1000:>13.1f}")  # fmt: skip
         print(f"{label:<14} {'pandas → duckdb':<26} {p_rows:>10,} {p_sec:>8.3f} "

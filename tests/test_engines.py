@@ -109,29 +109,162 @@ def test_gold_models_transpile_to_postgres() -> None:
         assert "GROUP BY" in pg and "$" not in pg
 
 
-def test_large_transactions_stage_and_merge_atomically(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Past DIRECT_ROWS a DuckDB transaction stages batches on disk; same results, same
-    atomicity, no staging table left behind."""
-    monkeypatch.setattr("wattlake.engines.duckdb.DIRECT_ROWS", 2)
+def hours(site: str, hs: list[int], value: float, note: str | None = None) -> pa.Table:
+    return batch([(site, h, value, note) for h in hs])
+
+
+@pytest.fixture(params=["python", "counted"])
+def small_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with DuckDB's repeated-key check in Python (small batches) and in SQL (the
+    path of batches above SMALL_ROWS: the ordered-series proof, then a distinct count)."""
+    if request.param == "counted":
+        monkeypatch.setattr("wattlake.engines.duckdb.SMALL_ROWS", 1)
+    return str(request.param)
+
+
+def test_new_keys_in_one_transaction_load_once(engine: Engine, small_rows: str) -> None:
+    """First load: several batches of new keys (series split across batches, as a file's
+    batches are) into an empty table, then into a table holding other keys."""
     engine.ensure(SPEC)
-    engine.upsert(SPEC, batch([("keep", 0, 1.0, None), ("a", 0, 0.0, "old")]))
     with engine.transaction() as tx:
-        tx.upsert(SPEC, batch([("a", 0, 1.0, "first")]))
-        tx.upsert(SPEC, batch([("a", 1, 2.0, None), ("b", 0, 3.0, None)]))
-        tx.upsert(SPEC, batch([("a", 0, 9.0, "last"), ("c", 0, 4.0, None)]))
+        assert tx.upsert(SPEC, batch([("a", 0, 1.0, None), ("a", 1, 1.0, None)])) == 2
+        assert tx.upsert(SPEC, batch([("a", 2, 2.0, None), ("b", 0, 2.0, None)])) == 2
+        tx.upsert(SPEC, batch([("b", 1, 3.0, None), ("c", 0, 3.0, None)]))
+    with engine.transaction() as tx:
+        tx.upsert(SPEC, hours("d", [0, 1, 2], 4.0))
+    rows = [(r[0], r[1].hour, r[2]) for r in all_rows(engine)]  # type: ignore[attr-defined]
+    assert rows == [
+        ("a", 0, 1.0), ("a", 1, 1.0), ("a", 2, 2.0), ("b", 0, 2.0), ("b", 1, 3.0),
+        ("c", 0, 3.0), ("d", 0, 4.0), ("d", 1, 4.0), ("d", 2, 4.0),
+    ]  # fmt: skip
+
+
+def test_existing_and_mixed_keys_replace_stored_rows(engine: Engine, small_rows: str) -> None:
+    engine.ensure(SPEC)
+    engine.upsert(SPEC, hours("a", [0, 1, 2, 3], 1.0, "old"))
+    engine.upsert(SPEC, hours("z", [0], 9.0))
+    engine.upsert(SPEC, hours("a", [1, 2], 2.0, "new"))  # existing keys only
+    engine.upsert(SPEC, batch([("a", 3, 3.0, None), ("a", 4, 3.0, None), ("b", 0, 3.0, None)]))
+    with engine.transaction() as tx:  # a key written twice in one transaction
+        tx.upsert(SPEC, hours("c", [0, 1], 4.0, "first"))
+        tx.upsert(SPEC, batch([("c", 1, 5.0, "second"), ("a", 0, 5.0, None)]))
     rows = [(r[0], r[1].hour, r[2], r[3]) for r in all_rows(engine)]  # type: ignore[attr-defined]
     assert rows == [
-        ("a", 0, 9.0, "last"), ("a", 1, 2.0, None), ("b", 0, 3.0, None),
-        ("c", 0, 4.0, None), ("keep", 0, 1.0, None),
+        ("a", 0, 5.0, None), ("a", 1, 2.0, "new"), ("a", 2, 2.0, "new"), ("a", 3, 3.0, None),
+        ("a", 4, 3.0, None), ("b", 0, 3.0, None), ("c", 0, 4.0, "first"),
+        ("c", 1, 5.0, "second"), ("z", 0, 9.0, None),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        # a series split in two runs, no repeat: the ordered-series proof fails, the count passes
+        ([("a", 0, 1.0), ("a", 1, 1.0), ("b", 0, 1.0), ("a", 2, 1.0)], 4),
+        # a repeat far from its first occurrence
+        ([("a", 0, 1.0), ("a", 1, 1.0), ("b", 0, 1.0), ("a", 1, 7.0)], 3),
+        # a repeat next to it, and time going backwards
+        ([("a", 1, 1.0), ("a", 1, 7.0), ("a", 0, 1.0)], 2),
+    ],
+)
+def test_repeated_keys_in_a_batch_keep_the_last(
+    engine: Engine, small_rows: str, rows: list[tuple[str, int, float]], expected: int
+) -> None:
+    engine.ensure(SPEC)
+    engine.upsert(SPEC, hours("a", [1], 0.5))  # one of them is stored too
+    engine.upsert(SPEC, batch([(s, h, v, None) for s, h, v in rows]))
+    got = {(r[0], r[1].hour): r[2] for r in all_rows(engine)}  # type: ignore[attr-defined]
+    assert len(got) == expected
+    assert got[("a", 1)] == [v for s, h, v in rows if (s, h) == ("a", 1)][-1]
+
+
+def test_large_transaction_is_atomic(engine: Engine) -> None:
+    """Many batches in one transaction, some updating stored keys, then a failure: nothing
+    of it stays."""
+    engine.ensure(SPEC)
+    engine.upsert(SPEC, hours("keep", [0, 1], 1.0))
     with pytest.raises(RuntimeError), engine.transaction() as tx:
-        tx.upsert(SPEC, batch([("x", 0, 1.0, None), ("y", 0, 1.0, None), ("z", 0, 1.0, None)]))
-        tx.upsert(SPEC, batch([("keep", 0, 5.0, None)]))
+        for i in range(5):
+            tx.upsert(SPEC, hours(f"s{i}", list(range(24)), float(i)))
+        tx.upsert(SPEC, hours("keep", [0], 5.0))
         raise RuntimeError("power cut")
-    assert len(all_rows(engine)) == 5
-    leftovers = engine.query(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '_wl_stage%'"
-    )
-    assert leftovers.column(0)[0].as_py() == 0
+    assert [(r[0], r[2]) for r in all_rows(engine)] == [("keep", 1.0), ("keep", 1.0)]
+
+
+@pytest.mark.postgres
+def test_postgres_straight_copy_that_meets_a_stored_key_falls_back_to_merge(
+    pg_available: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the range check calls a stored key new (e.g. another transaction committed it in
+    between), the primary key stops the straight COPY, the savepoint undoes it and the part
+    is merged: the same result, in the same transaction."""
+    from tests.conftest import make_engine
+    from wattlake.engines.postgres import PostgresTx
+
+    engine = make_engine("postgres")
+    try:
+        engine.ensure(SPEC)
+        engine.upsert(SPEC, hours("a", [0, 1], 1.0, "old"))
+        monkeypatch.setattr(PostgresTx, "_split", lambda self, cur, spec, table: (table, None))
+        with engine.transaction() as tx:
+            tx.upsert(SPEC, hours("b", [0], 2.0))  # new: copied straight in
+            tx.upsert(SPEC, batch([("a", 1, 3.0, "new"), ("a", 2, 3.0, None)]))  # meets a1
+        rows = [(r[0], r[1].hour, r[2], r[3]) for r in all_rows(engine)]  # type: ignore[attr-defined]
+        assert rows == [
+            ("a", 0, 1.0, "old"), ("a", 1, 3.0, "new"), ("a", 2, 3.0, None), ("b", 0, 2.0, None)
+        ]  # fmt: skip
+    finally:
+        engine.drop_schema()  # type: ignore[attr-defined]
+        engine.close()
+
+
+def test_in_key_order_reorders_series_like_a_sort() -> None:
+    """Series (site) kept whole and in time order, put in key order: what a full sort gives;
+    a batch not made of contiguous ordered series is left as it is."""
+    from wattlake.engines.base import in_key_order, series_runs
+
+    b = batch([(s, h, float(h), None) for s in ("c", "a", "b") for h in (0, 1, 2)])
+    ordered = in_key_order(SPEC, b)
+    assert ordered.equals(b.sort_by([("site", "ascending"), ("at_utc", "ascending")]))
+    assert series_runs(SPEC, b) == ([0, 3, 6], [("c",), ("a",), ("b",)])
+    split = batch([("b", 0, 1.0, None), ("a", 0, 1.0, None), ("b", 1, 1.0, None)])
+    assert series_runs(SPEC, split) is None
+    assert in_key_order(SPEC, split) is split
+
+
+def test_duckdb_transaction_does_not_keep_the_batches_alive() -> None:
+    """A big file is many batches in one transaction: each batch's Arrow memory must be free
+    once its upsert returns (DuckDB's register() kept them until the commit)."""
+    import gc
+
+    import numpy as np
+
+    from tests.conftest import make_engine
+
+    engine = make_engine("duckdb")
+    engine.ensure(SPEC)
+    n = 50_000
+
+    def big(i: int) -> pa.Table:  # one series per batch, new keys, with one stored key
+        at = pa.array(np.arange(i * n, (i + 1) * n, dtype=np.int64) * 1_000_000, pa.int64())
+        return pa.table(
+            {
+                "site": pa.array(["s"] * n),
+                "at_utc": at.cast(UTC_TS),
+                "day": pa.array([date(2025, 1, 1)] * n),
+                "value": pa.array(np.ones(n)),
+                "note": pa.array([f"note {j:08d}" for j in range(n)]),
+            }
+        )
+
+    engine.upsert(SPEC, big(0).slice(0, 1))
+    held = []
+    with engine.transaction() as tx:
+        for i in range(8):
+            tx.upsert(SPEC, big(i))
+            gc.collect()
+            held.append(pa.total_allocated_bytes())
+    batch_bytes = big(0).nbytes
+    assert held[-1] - held[1] < 2 * batch_bytes, (held, batch_bytes)
+    assert engine.query("SELECT count(*) FROM readings_t").column(0)[0].as_py() == 8 * n
+    engine.close()

@@ -7,6 +7,9 @@
     wattlake run caiso-lmp --start D …      fetch CAISO LMPs from OASIS (resumes, skips bronze)
     wattlake ingest espi FILE|FOLDER|s3://…  load Green Button (ESPI) XML downloads
     wattlake sim oasis                      serve the OASIS stand-in
+    wattlake run green-button --config C    fetch what is new from Green Button Connect
+    wattlake push oeem-datastore --config C upload projects and consumption to a datastore
+    wattlake sim green-button|datastore     serve the Green Button / datastore stand-ins
     wattlake sim scada-source               serve the wind SCADA source API stand-in (Fonte)
     wattlake runs [RUN_ID]                 recent runs, or one run's steps and rejects
     wattlake sql "SELECT …"                read-only query of the warehouse
@@ -688,6 +691,12 @@ def _redact(url: str) -> str:
 
     p = urlsplit(url)
     return url.replace(f":{p.password}@", ":***@") if p.password else url
+
+
+# -- Green Button Connect and the OEEM datastore (commands in cli_green_button.py) ----------
+from wattlake.cli_green_button import register as _register_green_button  # noqa: E402
+
+_register_green_button(app, run_app, sim_app, console, err)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,7 @@ DEMO_STEPS = (
     "wattlake.sources.meter_files.demo:run",
     "wattlake.sources.hosting_capacity.demo:run",
     "wattlake.sources.caiso.demo:run",
+    "wattlake.sources.espi.connect_demo:run",
 )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel
 
-from wattlake.errors import WattlakeError
+from wattlake.errors import WarehouseError, WattlakeError
 from wattlake.jobs import Job
 from wattlake.leases import Holder
 from wattlake.pipeline import Runner
@@ -68,7 +68,8 @@ class Launcher:
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        runner.engine.ensure(RUN_LEASES)
+        if not runner.runs.read_only:
+            runner.engine.ensure(RUN_LEASES)
         self._active: dict[str, PlannedRun] = {}
 
     # -- starting --------------------------------------------------------------------------
@@ -114,6 +115,12 @@ class Launcher:
 
     # -- internals -------------------------------------------------------------------------
     def _prepare(self, pipeline: str, params: Mapping[str, Any] | None) -> tuple[Job, BaseModel]:
+        if self.runner.runs.read_only:
+            raise WarehouseError(
+                f"cannot run {pipeline}: the warehouse is open read-only here",
+                hint="load with a process that opens it for writing (stop `wattlake serve "
+                "--read-only`, or use PostgreSQL to load and serve at once)",
+            )
         job = get_job(pipeline)
         return job, job.parse_params(params)
 

@@ -29,6 +29,10 @@ MAX_EXAMPLES = 30
 # 29/02/2015, year 0000) though it matches the documented dd/mm/YYYY pattern; no pattern short
 # of a calendar can exclude those, so "positive data acceptance" is not checked there.
 SEED_REJECTS_SOME_VALID_DATA = {("GET", "/get-data")}
+# Starting and stopping runs has effects beyond the app: a run of random parameters fetches from
+# the sources' servers (OASIS, a utility, a SCADA API) in a background thread. These two are
+# tested with real stand-ins in tests/test_runs_api.py instead.
+STARTS_REAL_WORK = {("POST", "/v1/runs"), ("DELETE", "/v1/runs/{run_id}")}
 load_all_checks()
 ALL_CHECKS = list(CHECKS.get_all())
 
@@ -66,6 +70,8 @@ schema = schemathesis.openapi.from_dict(create_app().openapi())
 def test_api_conforms(case: schemathesis.Case, demo_app: FastAPI) -> None:
     excluded = []
     route = (case.method.upper(), case.operation.path)
+    if route in STARTS_REAL_WORK:
+        pytest.skip("starts real work; see tests/test_runs_api.py")
     if route in SEED_REJECTS_SOME_VALID_DATA:
         excluded.append(positive_data_acceptance)
     query = case.query or {}

@@ -209,3 +209,58 @@ def test_schedules_tick_at_local_times_across_dst() -> None:
     ctx = dg.build_schedule_context(scheduled_execution_time=when, repository_def=repo)
     request = close.evaluate_tick(ctx).run_requests[0]
     assert request.partition_key == dg.MultiPartitionKey({"date": "2025-11-02", "market": "RTM"})
+
+
+def test_green_button_usage_points_are_discovered_and_fetched_like_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.espi_connect.helpers import write_config
+
+    from wattlake.sims.datastore import DatastoreSim
+    from wattlake.sims.green_button import Customer, GreenButtonSim, UsagePointSpec
+    from wattlake.sources.espi.fetch import run_green_button
+
+    plan = plan_of("espi")
+    customers = [
+        Customer("P-1", "501", [UsagePointSpec("71", service_start=date(2026, 5, 1))]),
+        Customer("P-2", "502", [UsagePointSpec("72", "gas", service_start=date(2026, 5, 1))]),
+    ]
+    now = datetime(2026, 5, 20, 19, tzinfo=UTC)
+    with GreenButtonSim(customers, now=now) as sim, DatastoreSim(tmp_path / "ds.sqlite") as ds:
+        cfg = write_config(tmp_path, sim, monkeypatch, datastore=ds.url)
+        monkeypatch.setenv("WATTLAKE_GREEN_BUTTON_CONFIG", str(cfg.path))
+        instance = dg.DagsterInstance.ephemeral()
+        defs = od.build_definitions(resource(tmp_path / "dag"))
+        sensor = defs.get_sensor_def(plan.sensors[0])
+        ctx = dg.build_sensor_context(
+            instance=instance, resources={"wattlake": resource(tmp_path / "dag")}
+        )
+        found = sensor(ctx)
+        assert isinstance(found, dg.SensorResult)
+        assert sorted(r.partition_key or "" for r in found.run_requests or []) == ["71", "72"]
+        instance.add_dynamic_partitions(plan.partitions_name, ["71", "72"])
+        result = dg.materialize(
+            [od.pipeline_assets(plan)], partition_key="71", instance=instance,
+            resources={"wattlake": resource(tmp_path / "dag")},
+        )  # fmt: skip
+        assert result.success
+        # the CLI's way, in another warehouse, for the same usage point
+        runner = Runner.open(Settings(home=tmp_path / "cli"))
+        try:
+            run_green_button(runner, cfg, usage_points={"71"})
+        finally:
+            runner.close()
+        sink = dg.materialize(
+            od.sink_assets(plan), resources={"wattlake": resource(tmp_path / "dag")},
+            instance=instance,
+        )  # fmt: skip
+        assert sink.success
+        uploaded = ds.query("SELECT count(*) FROM consumption_record")[0][0]
+    sql = (
+        "SELECT usage_point_id, reading_type_id, interval_start_utc, value FROM interval_reads"
+        " ORDER BY 1, 2, 3"
+    )
+    ours = table_rows(tmp_path / "dag", sql)
+    assert ours and ours == table_rows(tmp_path / "cli", sql)
+    assert {r["usage_point_id"] for r in ours} == {"71"}
+    assert uploaded == len(ours)

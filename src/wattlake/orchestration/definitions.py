@@ -155,30 +155,27 @@ def pipeline_assets(plan: PipelinePlan) -> dg.AssetsDefinition:
 
 
 def sink_assets(plan: PipelinePlan) -> list[dg.AssetsDefinition]:
-    made = []
-    for sink, a in zip(plan.job.sinks, plan.sinks, strict=True):
+    return [_sink_asset(plan, sink, a) for sink, a in zip(plan.job.sinks, plan.sinks, strict=True)]
 
-        def push(wattlake: WattlakeResource, _sink: Any = sink) -> dg.MaterializeResult[Any]:
-            runner = wattlake.open_runner()
-            try:
-                run = _run_row(runner, _sink.run(runner, {}, None))
-            finally:
-                runner.close()
-            if run["status"] == "failed":
-                raise dg.Failure(f"run {run['run_id']} failed: {run['error']}")
-            return dg.MaterializeResult(metadata=_meta(run))
 
-        made.append(
-            dg.asset(
-                key=_key(a.key),
-                deps=[_key(d) for d in a.deps],
-                group_name=plan.group,
-                description=a.description,
-                kinds={"sink"},
-                name=None,
-            )(push)
-        )
-    return made
+def _sink_asset(plan: PipelinePlan, sink: Any, a: Any) -> dg.AssetsDefinition:
+    def push(wattlake: WattlakeResource) -> dg.MaterializeResult[Any]:
+        runner = wattlake.open_runner()
+        try:
+            run = _run_row(runner, sink.run(runner, {}, None))
+        finally:
+            runner.close()
+        if run["status"] == "failed":
+            raise dg.Failure(f"run {run['run_id']} failed: {run['error']}")
+        return dg.MaterializeResult(metadata=_meta(run))
+
+    return dg.asset(
+        key=_key(a.key),
+        deps=[_key(d) for d in a.deps],
+        group_name=plan.group,
+        description=a.description,
+        kinds={"sink"},
+    )(push)
 
 
 def _run_row(runner: Runner, run_id: str) -> dict[str, Any]:

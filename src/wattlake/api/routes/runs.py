@@ -70,6 +70,10 @@ def start_run(body: RunRequest, launcher: LauncherDep) -> RunStarted:
     summary="Ask a running run to stop at its next step",
     status_code=202,
     dependencies=[WriteGuard],
+    responses={
+        **NOT_FOUND,
+        409: {"description": "the run is over, or was not started by this server"},
+    },
 )
 def cancel_run(run_id: RunId, runner: RunnerDep, launcher: LauncherDep) -> dict[str, Any]:
     if launcher.cancel(run_id):

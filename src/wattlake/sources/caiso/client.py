@@ -9,9 +9,10 @@ Limits (caiso-oasis.md §1.4): all-nodes requests cover one operating day (DAM) 
 (RTM, RTPD, HASP); node lists hold at most 10 nodes and span at most 30 days.
 
 Pacing. OASIS allows about one request per 5 s and answers HTTP 429 beyond that. All clients in
-a process that talk to the same host share one :class:`RateLimiter`, so threads cannot exceed
-the pace together. 429, 5xx, timeouts, transport errors, truncated or corrupt zips and
-"try later" OASIS codes are retried with exponential backoff.
+a process that talk to the same host share one :class:`~wattlake.http.RateLimiter`, so threads
+cannot exceed the pace together. 429, 5xx, timeouts, transport errors, truncated or corrupt
+zips and "try later" OASIS codes are retried with exponential backoff. The pacing and retry
+mechanism is :mod:`wattlake.http`, shared with the Green Button and datastore clients.
 """
 
 from __future__ import annotations
@@ -19,18 +20,18 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
 import pyarrow as pa
 
 from wattlake.errors import FetchError, InputError
+from wattlake.http import Answer, Pacer, RateLimiter, Retry, send, shared_limiter
+
+__all__ = ["OasisClient", "RateLimiter", "plan_chunks", "shared_limiter"]
 from wattlake.parsing import FileReport
 from wattlake.sources.caiso.parse import parse_oasis_zip
 from wattlake.sources.caiso.response import (
@@ -49,7 +50,6 @@ DEFAULT_REAL_OASIS_URL = "https://oasis.caiso.com/oasisapi"
 PACIFIC = ZoneInfo("America/Los_Angeles")
 MAX_NODES_PER_REQUEST = 10
 MAX_DAYS_PER_REQUEST = 30
-MAX_BACKOFF_S = 120.0
 
 
 def format_oasis_time(ts: datetime) -> str:
@@ -181,48 +181,6 @@ def plan_chunks(
     return chunks
 
 
-class RateLimiter:
-    """Spaces request starts at least ``min_interval_s`` apart across threads.
-
-    ``wait`` reserves the next free slot under a lock, then sleeps outside it, so concurrent
-    callers queue up in order. ``defer`` pushes the next slot later for everyone (backoff).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._free_at = 0.0  # time.monotonic() at which the next request may start
-
-    def wait(self, min_interval_s: float) -> None:
-        with self._lock:
-            now = time.monotonic()
-            at = max(now, self._free_at)
-            self._free_at = at + min_interval_s
-        if at > now:
-            time.sleep(at - now)
-
-    def defer(self, seconds: float) -> None:
-        with self._lock:
-            self._free_at = max(self._free_at, time.monotonic() + seconds)
-
-
-_LIMITERS: dict[str, RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def shared_limiter(base_url: str) -> RateLimiter:
-    """The process-wide limiter for the host of ``base_url`` (one per scheme://host:port)."""
-    parts = urlsplit(base_url)
-    key = f"{parts.scheme}://{parts.netloc}".lower()
-    with _LIMITERS_LOCK:
-        return _LIMITERS.setdefault(key, RateLimiter())
-
-
-@dataclass(frozen=True, slots=True)
-class _Retry:
-    problem: str
-    later: OasisTryLaterError | None = None
-
-
 class OasisClient:
     """Fetches OASIS SingleZip answers.
 
@@ -248,7 +206,11 @@ class OasisClient:
         self.min_interval_s = min_interval_s
         self.max_retries = max_retries
         self.backoff_s = max(min_interval_s if backoff_s is None else backoff_s, 0.01)
-        self.limiter = shared_limiter(self.base_url)
+        self.pacer = Pacer(
+            self.base_url, name="OASIS", min_interval_s=min_interval_s,
+            max_retries=max_retries, backoff_s=self.backoff_s,
+        )  # fmt: skip
+        self.limiter = self.pacer.limiter
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 20.0)),
             transport=transport,
@@ -279,60 +241,33 @@ class OasisClient:
         :class:`~wattlake.errors.FetchError` when HTTP keeps failing.
         """
         url = self.url(req)
-        retry = _Retry("not attempted")
-        for attempt in range(self.max_retries + 1):
-            self.limiter.wait(self.min_interval_s)
-            outcome = self._attempt(url, req)
-            if isinstance(outcome, bytes):
-                return outcome
-            retry = outcome
-            if attempt < self.max_retries:
-                delay = min(self.backoff_s * 2**attempt, MAX_BACKOFF_S)
-                log.info("OASIS %s: %s; retrying in %.2fs", req.key, retry.problem, delay)
-                self.limiter.defer(delay)
-        if retry.later is not None:
-            raise retry.later
-        raise FetchError(
-            f"OASIS request {req.key} failed after {self.max_retries + 1} attempts: "
-            f"{retry.problem}",
+        return self.pacer.call(
+            req.key,
+            lambda: self._attempt(url, req),
             hint="OASIS may be down or throttling; wait a few minutes and run again",
         )
 
-    def _attempt(self, url: str, req: ChunkRequest) -> bytes | _Retry:
+    def _attempt(self, url: str, req: ChunkRequest) -> bytes | Retry:
         """One try: the body, or why to retry. Raises errors that retrying cannot fix."""
-        try:
-            with self._http.stream("GET", url) as resp:
-                if resp.status_code == 429:
-                    return _Retry("HTTP 429 (rate limited)")
-                if resp.status_code >= 500:
-                    return _Retry(f"HTTP {resp.status_code}")
-                if resp.status_code != 200:
-                    raise FetchError(
-                        f"OASIS answered HTTP {resp.status_code} for {req.key} ({url})",
-                        hint="check the base URL; OASIS answers 200 even for bad parameters",
-                    )
-                parts = []
-                size = 0
-                for part in resp.iter_bytes():
-                    size += len(part)
-                    if size > MAX_INPUT_BYTES:
-                        return _Retry(f"answer larger than {MAX_INPUT_BYTES} bytes")
-                    parts.append(part)
-        except httpx.TimeoutException as exc:
-            return _Retry(f"timeout ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            return _Retry(f"transport error ({type(exc).__name__}: {exc})")
-        body = b"".join(parts)
+        answer: Answer | Retry = send(self._http, "GET", url, max_bytes=MAX_INPUT_BYTES)
+        if isinstance(answer, Retry):
+            return answer
+        if answer.status != 200:
+            raise FetchError(
+                f"OASIS answered HTTP {answer.status} for {req.key} ({url})",
+                hint="check the base URL; OASIS answers 200 even for bad parameters",
+            )
+        body = answer.body
         try:
             verify_zip(body)
             err = zip_error(body)
         except InputError as exc:
-            return _Retry(f"bad answer: {exc.message}")
+            return Retry(f"bad answer: {exc.message}")
         if err is None or err[0] == NO_DATA_CODE:
             return body
         error = error_for(*err)
         if isinstance(error, OasisTryLaterError):
-            return _Retry(str(error), error)
+            return Retry(str(error), error)
         raise error
 
     def get_lmp(

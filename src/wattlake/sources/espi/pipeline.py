@@ -12,7 +12,7 @@ on this module.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wattlake.config import get_settings
 from wattlake.errors import InputError, LakeError
-from wattlake.jobs import Check, Job, Partitioning, landing_files
+from wattlake.jobs import Check, Job, Partitioning, Schedule, Sink
 from wattlake.parsing import FileReport, Parser
 from wattlake.pipeline import PipelineSpec, Progress, Runner
 from wattlake.runs import Run
@@ -151,36 +151,95 @@ def _ingest_remote(
     return run, reports
 
 
-# -- the job: POST /v1/runs and the orchestrator (downloaded files in the landing folder) ----
-class LoadParams(BaseModel):
-    """Load the landing folder ``landing/espi``, or just some of its files."""
+# -- the job: `wattlake run green-button`, POST /v1/runs and the orchestrator ------------------
+# One client configuration serves the job: ``WATTLAKE_GREEN_BUTTON_CONFIG`` names its TOML file
+# (never a request parameter: a path from the API would let a caller read files).
+CONFIG_ENV = "WATTLAKE_GREEN_BUTTON_CONFIG"
+
+
+def job_config() -> Any:
+    from wattlake.sources.espi.config import load_config
+
+    path = os.environ.get(CONFIG_ENV)
+    if not path:
+        raise InputError(
+            f"{CONFIG_ENV} is not set",
+            hint="point it at the client's TOML file (see `wattlake run green-button --help`)",
+        )
+    return load_config(path)
+
+
+class FetchParams(BaseModel):
+    """Fetch what is new for every usage point of the client, or one (``usage_point``), or the
+    usage points of some projects."""
 
     model_config = ConfigDict(extra="forbid")
 
-    files: list[str] | None = Field(None, max_length=10_000)
-    force: bool = False
+    usage_point: str | None = Field(None, max_length=200)
+    projects: list[str] | None = Field(None, max_length=10_000)
 
 
-def run_job(runner: Runner, p: LoadParams, progress: Progress | None = None) -> str:
-    root = runner.settings.landing_dir(SOURCE)
-    root.mkdir(parents=True, exist_ok=True)
-    run, _ = ingest(runner, landing_files(root, p.files), force=p.force, progress=progress)
-    return run.run_id
+def run_job(runner: Runner, p: FetchParams, progress: Progress | None = None) -> str:
+    from wattlake.sources.espi.fetch import run_green_button
+
+    report = run_green_button(
+        runner, job_config(), usage_points={p.usage_point} if p.usage_point else None,
+        projects=set(p.projects) if p.projects else None,
+    )  # fmt: skip
+    return report.run.run_id
+
+
+def discover_usage_points(runner: Runner) -> list[str]:
+    """The usage points the client's customers have today (asks the utility)."""
+    from wattlake.sources.espi.fetch import customers_of, make_clients
+
+    cfg = job_config()
+    client, auth_client = make_clients(cfg)
+    try:
+        found = []
+        for auth in customers_of(cfg, auth_client):
+            found += [ref.usage_point_id for ref in client.usage_points(auth)]
+        return sorted(set(found))
+    finally:
+        client.close()
+        if auth_client is not None:
+            auth_client.close()
+
+
+def push_datastore(runner: Runner, params: Mapping[str, Any], progress: Progress | None) -> str:
+    """Upload every loaded raw file not uploaded yet (the OEEM datastore sink)."""
+    from wattlake.sinks.oeem_datastore import push
+
+    return push(runner, job_config()).run_id
 
 
 JOB = Job(
     pipeline=NAME,
-    params=LoadParams,
+    params=FetchParams,
     run=run_job,
-    partition_fields=("files",),
-    description="Green Button (ESPI) files from the landing folder",
-    partitioning=Partitioning("file", landing=SOURCE),
+    partition_fields=("usage_point", "projects"),
+    description="Green Button Connect: what is new per usage point, then the datastore upload",
+    partitioning=Partitioning(
+        "key", param="usage_point", discover=discover_usage_points, timezone="UTC"
+    ),
+    schedules=(
+        Schedule("green_button_fetch_daily", "0 6 * * *", "America/Los_Angeles"),
+        Schedule("green_button_upload_hourly", "20 * * * *", "UTC", target="oeem_datastore"),
+    ),
     checks=(
         Check(
             "daily_complete_at_most_one",
             "usage_daily",
             "SELECT count(*) FROM usage_daily WHERE completeness > 1.000001 OR completeness < 0",
             "a local day's completeness is between 0 and 1",
+        ),
+    ),
+    sinks=(
+        Sink(
+            "oeem_datastore",
+            ("interval_reads", "meter_readings", "reading_types"),
+            push_datastore,
+            "projects and consumption uploaded to the OEEM datastore (sync2)",
         ),
     ),
 )
