@@ -32,7 +32,7 @@ PUBLIC = {
     "wattlake.hosting_capacity": {"TABLES", "read_folder"},
     "wattlake.warehouse": {"Warehouse", "open"},
     "wattlake.green_button": {"TABLES", "read_espi"},
-    "wattlake.scada": set(),
+    "wattlake.scada": {"get_10min"},
 }  # fmt: skip
 NODES = ["TH_NP15_GEN-APND", "TH_SP15_GEN-APND"]
 LP = (
