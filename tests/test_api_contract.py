@@ -22,6 +22,7 @@ PATH_EXAMPLES = {
     "feeder_uid": "utility2:F1",
     "run_id": "20260101T000000-abcdef",
     "usage_point_id": "6345172663",
+    "turbine": "WTG01",
 }
 CIRCUITS = (
     "Master_CDF,feeder_voltage,feeder_max_hc,feeder_min_hc,feeder_dg_connected_since_refresh,"
@@ -87,7 +88,7 @@ def test_huge_page_bounds_are_422(client: TestClient, query: str) -> None:
 def test_largest_offset_still_answers(client: TestClient) -> None:
     for path in paginated_routes(client):
         r = client.get(f"{path}?offset=1000000000000&limit=10000")
-        assert r.status_code in (200, 404), (path, r.text)  # 404: the example feeder/run
+        assert r.status_code in (200, 404), (path, r.text)  # 404: the example feeder/run/turbine
 
 
 def test_csv_cells_that_start_a_formula_are_quoted(client: TestClient) -> None:

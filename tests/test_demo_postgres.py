@@ -35,6 +35,8 @@ def pg_home(pg_available: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
     monkeypatch.setenv("WATTLAKE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("WATTLAKE_WAREHOUSE", url)
+    # The SCADA demo step pushes to a DuckDB file, not to a database left on the test server.
+    monkeypatch.setenv("WATTLAKE_SCADA_TARGET", f"duckdb:///{tmp_path / 'scada_target.duckdb'}")
     get_settings.cache_clear()
     yield url
     get_settings.cache_clear()

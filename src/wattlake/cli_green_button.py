@@ -23,14 +23,14 @@ def register(
     app: typer.Typer, run_app: typer.Typer, sim_app: typer.Typer, console: Console, err: Console
 ) -> None:
     """Add ``run green-button``, ``push oeem-datastore`` and ``sim green-button|datastore``."""
-    push_app = typer.Typer(
-        help="Upload what the warehouse holds to other systems.", no_args_is_help=True
-    )
-    app.add_typer(push_app, name="push")
-    push_app = typer.Typer(
-        help="Upload what the warehouse holds to other systems.", no_args_is_help=True
-    )
-    app.add_typer(push_app, name="push")
+    # One `push` group for every sink: reuse it when cli.py (or another module) made it.
+    found = [g.typer_instance for g in app.registered_groups if g.name == "push"]
+    push_app = found[0] if found and found[0] is not None else None
+    if push_app is None:
+        push_app = typer.Typer(
+            help="Upload what the warehouse holds to other systems.", no_args_is_help=True
+        )
+        app.add_typer(push_app, name="push")
 
     @run_app.command("green-button")
     def run_green_button_cmd(

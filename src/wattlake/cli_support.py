@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,11 +19,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from wattlake.config import get_settings
 from wattlake.errors import ConfigError, WarehouseError
 from wattlake.term import cell
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pyarrow stays out of `wattlake --help`
+    import pyarrow as pa
+
     from wattlake.runs import RunLog
 
 Tick = Callable[[str, int, int], None]
@@ -60,6 +60,7 @@ def byte_progress(err: Console, description: str, sizes: list[int]) -> Iterator[
 def open_run_log() -> RunLog:
     """The run log for reading: writable if possible (opening it marks dead runs failed),
     else read-only (another process holds the DuckDB file read-only, e.g. `serve --read-only`)."""
+    from wattlake.config import get_settings
     from wattlake.engines import connect
     from wattlake.runs import RunLog
 

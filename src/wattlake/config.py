@@ -61,6 +61,20 @@ class Settings(BaseSettings):
         default="256MB",
         description="Cap on DuckDB's memory (it spills to disk beyond it), e.g. 256MB or 4GB.",
     )
+    scada_timezone: str = Field(
+        default="UTC",
+        description=(
+            "IANA zone in which the SCADA source's zone-less timestamps are read (and whose "
+            "calendar days --date/--start/--end name)."
+        ),
+    )
+    scada_source_url: str = Field(
+        default="http://localhost:8000", description="Root of the SCADA source API."
+    )
+    scada_target: str | None = Field(
+        default=None,
+        description="Target database for SCADA 10-minute statistics: postgresql://… (secret).",
+    )
     max_file_bytes: int = Field(
         default=2 * 1024**3, description="Refuse input files larger than this many bytes."
     )

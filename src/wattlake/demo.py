@@ -18,6 +18,7 @@ DEMO_STEPS = (
     "wattlake.sources.hosting_capacity.demo:run",
     "wattlake.sources.caiso.demo:run",
     "wattlake.sources.espi.connect_demo:run",
+    "wattlake.sources.scada.demo:run",
 )
 
 

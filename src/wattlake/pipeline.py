@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, TypeVar
 import pyarrow as pa
 
 from wattlake.config import Settings, get_settings
-from wattlake.engines import Engine, connect
+from wattlake.engines import Engine, Tx, connect
 from wattlake.errors import InputError, LakeError, WattlakeError
 from wattlake.lake import Artifact, Lake, Manifest, sha256_file
 from wattlake.parsing import FileReport, Parser
@@ -269,9 +269,20 @@ class Runner:
         return artifact
 
     def load_artifact(
-        self, spec: PipelineSpec, run: Run, artifact: Artifact, *, force: bool = False
+        self,
+        spec: PipelineSpec,
+        run: Run,
+        artifact: Artifact,
+        *,
+        force: bool = False,
+        before: Callable[[Tx], None] | None = None,
+        also: Callable[[Tx], None] | None = None,
     ) -> FileReport:
-        """Parse ``artifact`` into silver in one transaction (skipped if already loaded)."""
+        """Parse ``artifact`` into silver in one transaction (skipped if already loaded).
+
+        ``before(tx)`` and ``also(tx)`` run in that transaction before and after the silver
+        rows (e.g. a source's own replacement rule, an incremental gold update), so everything
+        commits together or not at all."""
         report = FileReport(artifact.key)
         # With replace_by_file only the key's own loaded version counts (a file changed back
         # to earlier content must load again); otherwise the same bytes under any name do.
@@ -283,6 +294,8 @@ class Runner:
         with run.step("silver", artifact.key, reraise=False) as step:
             parser = spec.parser_for(artifact.name)
             with self.engine.transaction() as tx:
+                if before is not None:
+                    before(tx)
                 if spec.replace_by_file:
                     for table in spec.tables:
                         tx.execute(
@@ -302,6 +315,8 @@ class Runner:
                         f"{report.rows_loaded} loaded + {report.rows_rejected} rejected",
                         hint="this is a bug in the parser; please report it with the file",
                     )
+                if also is not None:
+                    also(tx)
                 self.runs.write_rejects(tx, run.run_id, report.rejects)
                 self.manifest.mark_loaded(tx, artifact)
                 if spec.replace_by_file:  # this version is now the only one of the key in silver

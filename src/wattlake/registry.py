@@ -16,6 +16,7 @@ PIPELINES: dict[str, str] = {
     "hosting-capacity": "wattlake.sources.hosting_capacity.pipeline",
     "caiso-lmp": "wattlake.sources.caiso.pipeline",
     "green-button": "wattlake.sources.espi.pipeline",
+    "scada": "wattlake.sources.scada.pipeline",
 }
 
 

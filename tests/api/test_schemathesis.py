@@ -43,7 +43,8 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     runner = Runner(
         connect(f"duckdb:///{home / 'warehouse.duckdb'}"),
         Lake(str(home / "lake")),
-        Settings(home=home / "home"),
+        # The SCADA demo step pushes to a DuckDB file, not to a database on the test server.
+        Settings(home=home / "home", scada_target=f"duckdb:///{home / 'scada_target.duckdb'}"),
     )
     quiet = Console(file=io.StringIO())
     for step in DEMO_STEPS:

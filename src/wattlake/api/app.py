@@ -13,6 +13,7 @@ from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
 from wattlake.api.routes import feeders, health, lmp, meters, runs, usage_points
+from wattlake.api.routes import scada as scada_routes
 from wattlake.api.slashes import redirect_slashes_except
 from wattlake.launch import Launcher
 from wattlake.pipeline import Runner
@@ -62,6 +63,7 @@ def create_app(runner: Runner | None = None, *, read_only: bool = False) -> Fast
     app.include_router(lmp.router)
     app.include_router(compat_caiso.router)
     app.include_router(usage_points.router)
+    app.include_router(scada_routes.router)
     seed = (compat_meter_files.router, compat_hosting_capacity.router, compat_caiso.router)
     redirect_slashes_except(app.router, [r for s in seed for r in s.routes])
     openapi.install(app)

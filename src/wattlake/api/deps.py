@@ -11,7 +11,8 @@ from wattlake.launch import Launcher
 from wattlake.pipeline import Runner
 
 
-def get_runner(request: Request) -> Runner:
+async def get_runner(request: Request) -> Runner:
+    """Async on purpose: a sync dependency costs every request a hop to the thread pool."""
     runner: Runner = request.app.state.runner
     return runner
 

@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 from fastapi import HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator
+from pydantic_core import to_json
 
 from wattlake.engines import Engine
 
@@ -102,6 +103,10 @@ class Filters:
         return (" WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
 
 
+#: The page's total rides along with the page as this extra column (dropped before output).
+TOTAL_COLUMN = "_wl_total"
+
+
 def query_page(
     request: Request,
     engine: Engine,
@@ -114,15 +119,27 @@ def query_page(
     offset: int,
     fmt: Format,
 ) -> Response | Page:
-    """One page of ``table`` (and its total count) as JSON with a ``next`` link, or as CSV."""
+    """One page of ``table`` (and its total count) as JSON with a ``next`` link, or as CSV.
+
+    Page and total come from one statement: the count is an uncorrelated scalar subquery (run
+    once, and the page keeps its top-N sort, unlike ``count(*) OVER ()`` which sorts every
+    matching row). Only a page past the end (no row to carry the total) costs a second query.
+    """
     check_page(limit, offset)
     where = filters.sql
-    total = engine.query(f"SELECT count(*) FROM {table}{where}", filters.params)
     rows = engine.query(
-        f"SELECT {columns} FROM {table}{where} ORDER BY {order} LIMIT $limit OFFSET $offset",
+        f"SELECT {columns}, (SELECT count(*) FROM {table}{where}) AS {TOTAL_COLUMN} "
+        f"FROM {table}{where} ORDER BY {order} LIMIT $limit OFFSET $offset",
         {**filters.params, "limit": limit, "offset": offset},
     )
-    return page_response(request, rows, int(total.column(0)[0].as_py()), limit, offset, fmt)
+    if rows.num_rows:
+        total = int(rows.column(TOTAL_COLUMN)[0].as_py())
+    elif offset == 0:
+        total = 0
+    else:
+        count = engine.query(f"SELECT count(*) FROM {table}{where}", filters.params)
+        total = int(count.column(0)[0].as_py())
+    return page_response(request, rows.drop_columns([TOTAL_COLUMN]), total, limit, offset, fmt)
 
 
 def _jsonable(v: Any) -> Any:
@@ -156,6 +173,19 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
     return table
 
 
+def json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """``table``'s rows as JSON-ready dicts (dates and times as ISO text), built column by
+    column: only temporal columns are converted, and no per-cell type test is paid."""
+    names = table.column_names
+    cols: list[list[Any]] = []
+    for f, col in zip(table.schema, table.columns, strict=True):
+        values = col.to_pylist()
+        if pa.types.is_temporal(f.type):
+            values = [None if v is None else _jsonable(v) for v in values]
+        cols.append(values)
+    return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+
+
 def page_response(
     request: Request, table: pa.Table, total: int, limit: int, offset: int, fmt: Format
 ) -> Response | Page:
@@ -163,8 +193,12 @@ def page_response(
         buf = io.BytesIO()
         pacsv.write_csv(neutralise_formulas(table), buf)
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
-    items = [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
     nxt = None
     if offset + limit < total:
         nxt = str(request.url.include_query_params(offset=offset + limit, limit=limit))
-    return Page(items=items, total=total, limit=limit, offset=offset, next=nxt)
+    # The bytes FastAPI would send for ``Page`` (pydantic's JSON serializer, the same as its
+    # response_model path: compact, NaN/inf as null), without validating the page back first.
+    body = {"items": json_rows(table), "total": total, "limit": limit, "offset": offset}
+    return Response(
+        to_json({**body, "next": nxt}, inf_nan_mode="null"), media_type="application/json"
+    )

@@ -137,7 +137,7 @@ def _describe_partitions(job: Job) -> str:
     if p.kind == "daily":
         text = f"daily in {p.timezone} from {p.start}"
         if p.end_offset:
-            text += f" to today+{p.end_offset}"
+            text += f" to today{p.end_offset:+d}"
         if p.dimension:
             text += f" × {p.dimension[0]} ({', '.join(p.dimension[1])})"
         return text

@@ -1,0 +1,259 @@
+"""HTTP API throughput and latency, per endpoint, against a real ``wattlake serve``.
+
+    .venv/bin/python benchmarks/api.py [--engines duckdb,postgres] [--seconds 3] [--connections 32]
+
+For each warehouse: the demo data is loaded into a temporary WATTLAKE_HOME (PostgreSQL: a
+throwaway database on 127.0.0.1:5432), ``wattlake serve --port 0`` runs as a subprocess, and a
+load generator (raw asyncio sockets, HTTP/1.1 keep-alive, ``--connections`` clients each
+sending its next request when the previous answer is in) hits every read endpoint in turn for
+``--seconds`` or ``--max-requests``, whichever comes first. ``/`` (the seed root: no database)
+is the framework's ceiling in the same run; every other figure is shown as a share of it.
+Prints req/s, p50/p99 latency and the server's peak RSS; deletes its temporary folders and
+drops its database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import Row, emit
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+WATTLAKE = Path(sys.executable).with_name("wattlake")
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> int:
+    """Send one request on a kept-alive connection and read the whole answer; the status."""
+    writer.write(req)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    if m is None:
+        raise RuntimeError(f"no content-length: {head!r}")
+    await reader.readexactly(int(m.group(1)))
+    return status
+
+
+async def load(
+    port: int, path: str, connections: int, seconds: float, limit: int
+) -> dict[str, Any]:
+    req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    sent = 0
+
+    async def client() -> None:
+        nonlocal errors, sent
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline and sent < limit:
+                sent += 1
+                t0 = time.perf_counter()
+                status = await _get(reader, writer, req)
+                latencies.append(time.perf_counter() - t0)
+                errors += status != 200
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(connections)))
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "path": path,
+        "requests": n,
+        "errors": errors,
+        "rps": n / elapsed,
+        "p50_ms": 1000 * latencies[n // 2] if n else float("nan"),
+        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
+    }
+
+
+def _json(port: int, path: str) -> Any:
+    import httpx
+
+    r = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def endpoints(port: int) -> list[str]:
+    """Every read endpoint, with real keys from the demo data."""
+    feeder = _json(port, "/v1/feeders?limit=1&min_max_hc_mw=1")["items"][0]
+    daily = _json(port, "/v1/lmp/daily?limit=1")["items"][0]
+    run_id = _json(port, "/v1/runs?limit=1")[0]["run_id"]
+    meter = "212344545"
+    m = _json(port, f"/v1/meters/{meter}/daily?limit=1")["items"][0]
+    y, mo, d = m["local_date"].split("-")
+    uid = quote(feeder["feeder_uid"], safe=":")
+    return [
+        "/",
+        "/health",
+        "/v1/lmp/daily",
+        "/get-data?" + f"meter_code={meter}&serial_code={m['serial']}&date_time={d}/{mo}/{y}",
+        "/v1/feeders?limit=100",
+        f"/v1/feeders/{uid}",
+        f"/v1/feeders/{uid}/ders",
+        f"/v1/lmp?node={daily['node']}&limit=100",
+        f"/v1/meters/{meter}/daily?limit=100",
+        "/v1/runs",
+        f"/v1/runs/{run_id}",
+        f"/v1/runs/{run_id}/rejects",
+        "/getFeeders?maxHostingCapacity=5",
+        f"/getDERsForFeeder?feederID={quote(feeder['native_feeder_id'])}",
+        "/row-count",
+        "/time-ranges",
+        "/lmp",
+        f"/lmp/{daily['node']}",
+        f"/lmp/mean/{daily['node']}/monday",
+    ]
+
+
+def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [str(WATTLAKE), "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        m = re.search(r"running on http://127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1))
+    raise RuntimeError(f"wattlake serve exited with {proc.wait()}")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[dict[str, Any]]:
+    home = Path(tempfile.mkdtemp(prefix="wl-bench-api-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATTLAKE_")}
+    env["WATTLAKE_HOME"] = str(home)
+    if src:  # another checkout's code (the baseline), same environment
+        env["PYTHONPATH"] = src
+    db = None
+    if kind == "postgres":
+        import psycopg
+
+        db = f"wl_bench_api_{secrets.token_hex(4)}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{db}"')
+        env["WATTLAKE_WAREHOUSE"] = f"postgresql://postgres@127.0.0.1:5432/{db}"
+    proc = None
+    try:
+        subprocess.run(
+            [str(WATTLAKE), "demo", "--no-serve"], env=env, check=True, capture_output=True
+        )
+        proc, port = _serve(env)
+        paths = endpoints(port)
+        results = []
+        for path in paths:
+            asyncio.run(load(port, path, args.connections, 0.5, 200))  # warm up
+            r = asyncio.run(load(port, path, args.connections, args.seconds, args.max_requests))
+            results.append({"engine": kind, "code": src or "this", **r})
+            print(_row(r, results[0]["rps"]), flush=True)
+        rss = _rss_mb(proc.pid)
+        print(f"  server peak RSS {rss:.0f} MB")
+        for r in results:
+            r["server_rss_mb"] = rss
+        return results
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(home, ignore_errors=True)
+        if db is not None:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def _row(r: dict[str, Any], ceiling: float) -> str:
+    share = 100 * r["rps"] / ceiling if ceiling else float("nan")
+    return (
+        f"  {r['path'][:58]:58} {r['rps']:7.0f} req/s {share:4.0f}%  "
+        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  n={r['requests']}"
+        + (f"  ERRORS={r['errors']}" if r["errors"] else "")
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--engines", default="duckdb,postgres")
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--max-requests", type=int, default=20_000)
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument(
+        "--baseline-src", help="a checkout's src/ to run first as the baseline (same run, same env)"
+    )
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--quick", action="store_true", help="0.5 s per endpoint (make bench)")
+    args = p.parse_args()
+    if args.quick:
+        args.seconds = 0.5
+    out: list[dict[str, Any]] = []
+    variants = ([args.baseline_src] if args.baseline_src else []) + [None]
+    for kind in args.engines.split(","):
+        for src in variants:
+            print(
+                f"{kind} ({src or 'this checkout'}): {args.connections} keep-alive connections, "
+                f"{args.seconds} s per endpoint"
+            )
+            res = bench_engine(kind, src, args)
+            ceiling = res[0]["rps"]
+            data = [r for r in res if r["path"] not in ("/", "/health")]
+            low = [r["path"] for r in data if r["rps"] < 0.5 * ceiling]
+            slow = [r["path"] for r in res if r["p99_ms"] >= 100]
+            print(
+                f"  median data endpoint {statistics.median(r['rps'] for r in data):.0f} req/s; "
+                f"below 50% of /: {len(low)}; p99 >= 100 ms: {len(slow)} {slow}"
+            )
+            out += res
+            if src is None:
+                mid = statistics.median(r["rps"] for r in data)
+                emit(
+                    Row(
+                        f"API {kind}, median of {len(data)} data endpoints, "
+                        f"{args.connections} connections",
+                        f"{mid:,.0f} req/s (p99 max {max(r['p99_ms'] for r in data):.0f} ms)",
+                        f"/ without the database {ceiling:,.0f} req/s",
+                        mid / ceiling,
+                        res[0]["server_rss_mb"],
+                    )
+                )
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
