@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from tests._support import IN_CI, ROOT, pg_unreachable_reason
 from wattlake.config import get_settings
 from wattlake.sims.oasis import OasisSim
+from wattlake.sims.scada_source import ScadaSourceSim
 
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -95,8 +97,12 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsEnv]:
     env["WATTLAKE_HOME"] = str(work / ".wattlake")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["COLUMNS"] = "160"
-    with OasisSim(rate_limit_s=0.0) as sim:
+    with (
+        OasisSim(rate_limit_s=0.0) as sim,
+        ScadaSourceSim(turbines=2, start=date(2024, 5, 20), days=3) as scada,
+    ):
         env["WATTLAKE_OASIS_URL"] = sim.base_url
+        env["WATTLAKE_SCADA_SOURCE_URL"] = scada.base_url
         yield DocsEnv(work, env)
 
 

@@ -15,10 +15,6 @@ import pytest
 
 import wattlake
 from wattlake.config import get_settings
-
-pytest.importorskip(
-    "wattlake.sources.scada.pipeline", reason="the SCADA source (branch scada-etl) is not merged"
-)
 from wattlake.sims.scada_source import ScadaSourceSim
 
 START = date(2024, 5, 20)

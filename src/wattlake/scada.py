@@ -66,28 +66,19 @@ def get_10min(
         ``mean, min, max, std`` (the signal's unit) and ``count`` (samples), ordered by
         turbine, signal and time.
     """
-    from importlib import import_module
-
     from wattlake.config import Settings, get_settings
     from wattlake.engines import connect
     from wattlake.errors import FetchError
     from wattlake.lake import Lake
     from wattlake.pipeline import Runner
-
-    # By name: this module is written against the SCADA source's API (branch scada-etl) and
-    # must type-check before that source is merged; switch to plain imports afterwards.
-    client = import_module("wattlake.sources.scada.client")
-    pipeline = import_module("wattlake.sources.scada.pipeline")
-    day_window = client.day_window
-    days_between, plan = pipeline.days_between, pipeline.plan
-    read_gold, run_days = pipeline.read_gold, pipeline.run_days
+    from wattlake.sources.scada.client import day_window
+    from wattlake.sources.scada.pipeline import days_between, plan, read_gold, run_days
 
     lo_day, hi_day = _facade.as_date(start), _facade.as_date(end)
     days = days_between(lo_day, hi_day - timedelta(days=1))
     settings = _facade.configured_settings(keep)
     defaults = settings or get_settings()
-    tz = str(zone or getattr(defaults, "scada_timezone", None) or "UTC")
-    url = str(base_url or getattr(defaults, "scada_source_url", None) or "http://localhost:8000")
+    tz = zone or defaults.scada_timezone
     requests = plan(days, columns, turbines, tz)
     with tempfile.TemporaryDirectory(prefix="wattlake-scada-") as tmp:
         if settings is None:
@@ -95,7 +86,7 @@ def get_10min(
         else:
             runner = Runner.open(settings)
         try:
-            result = run_days(runner, requests, base_url=url)
+            result = run_days(runner, requests, base_url=base_url or defaults.scada_source_url)
             if result.failed:
                 raise FetchError(
                     f"{result.failed} of {len(requests)} turbine-days could not be fetched",
@@ -103,7 +94,6 @@ def get_10min(
                 )
             lo, hi = day_window(days[0], tz)[0], day_window(days[-1], tz)[1]
             names = sorted({r.turbine for r in requests})
-            table: pa.Table = read_gold(runner.engine, names, lo, hi)
-            return _facade.utc(table)
+            return _facade.utc(read_gold(runner.engine, names, lo, hi))
         finally:
             runner.close()
