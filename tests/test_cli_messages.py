@@ -219,7 +219,7 @@ def test_sql_cannot_touch_files_or_the_network(
 def test_help_has_examples_that_are_not_rewrapped(command: list[str]) -> None:
     import inspect
 
-    from wattlake import cli as cli_module
+    from wattlake.cli import system as cli_module
 
     r = CliRunner().invoke(app, [*command, "--help"], terminal_width=80)
     assert r.exit_code == 0 and "Examples:" in r.output

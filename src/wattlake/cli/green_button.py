@@ -43,7 +43,7 @@ def register(
         """Fetch what is new from Green Button Connect My Data for one client and load it.
 
         Adopts raw files already in the client's storage, then per usage point asks only for data
-        after what is loaded (with an overlap), writes consumption/raw/<project>_<usage point>_<run>.xml
+        after what is loaded (with an overlap), writes `consumption/raw/<project>_<usage point>_<run>.xml`
         and loads it. Prints fetched / unchanged / revoked / failed per usage point; exits 1 if any
         failed.
 

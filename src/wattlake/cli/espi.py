@@ -1,0 +1,64 @@
+"""`wattlake ingest espi` (Green Button downloads)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from wattlake.cli.common import (
+    console,
+    err,
+    ingest_app,
+    progress_bar,
+)
+
+
+@ingest_app.command("espi")
+def ingest_espi(
+    paths: Annotated[
+        list[str], typer.Argument(help="Green Button .xml files, folders, or s3://bucket/prefix")
+    ],
+    zone: Annotated[
+        str | None,
+        typer.Option(help="IANA zone for feeds without LocalTimeParameters, e.g. America/New_York"),
+    ] = None,
+    custodian: Annotated[
+        str | None, typer.Option(help="Utility name for the keys (default: the feed's host)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Reload files already loaded (same content)")] = False,
+) -> None:
+    """Load Green Button ("Download My Data" or Connect) ESPI XML files into usage_points,
+    reading_types, meter_readings, interval_reads and usage_summaries, then usage_daily.
+
+    Example: wattlake ingest espi ./downloads/ s3://bucket/consumption/raw --zone America/Los_Angeles
+    """
+
+    from wattlake.pipeline import Runner
+    from wattlake.sources.espi.pipeline import ingest
+
+    runner = Runner.open()
+    try:
+        with progress_bar("ingest green-button") as tick:
+            run, reports = ingest(
+                runner, paths, zone=zone, custodian=custodian, force=force, progress=tick
+            )
+        summary = Table(title=f"run {run.run_id}")
+        for col in ("file", "read", "loaded", "rejected", "note"):
+            summary.add_column(col, justify="left" if col in ("file", "note") else "right")
+        for r in reports:
+            summary.add_row(
+                escape(r.source_file), str(r.rows_read), str(r.rows_loaded),
+                str(r.rows_rejected), escape(r.note or ""),
+            )  # fmt: skip
+        console.print(summary)
+        for s in run.failed_steps:
+            err.print(f"[red]{escape(s.name)} {escape(s.target)}: {escape(s.error or '')}")
+        if any(r.rows_rejected for r in reports):
+            err.print(f"rejected rows: wattlake runs {run.run_id} --rejects")
+        if run.failed_steps:
+            raise typer.Exit(1)
+    finally:
+        runner.close()
