@@ -32,6 +32,9 @@ def run_demo(console: Console, *, serve_api: bool = True, port: int = 8000) -> l
         module, func = step.split(":")
         examples += getattr(import_module(module), func)(runner, console)
     if not serve_api:
+        console.print(
+            f"\nDashboard: run `wattlake serve`, then open http://127.0.0.1:{port}/ui", markup=False
+        )
         runner.close()
         return examples
     import uvicorn
@@ -39,7 +42,8 @@ def run_demo(console: Console, *, serve_api: bool = True, port: int = 8000) -> l
     from wattlake.api.app import create_app
 
     base = f"http://127.0.0.1:{port}"
-    console.print(f"\nAPI on {base} (docs: {base}/docs). Try:", markup=False)
+    console.print(f"\nDashboard: {base}/ui", markup=False)
+    console.print(f"API on {base} (docs: {base}/docs). Try:", markup=False)
     for path in examples:
         console.print(f"  curl '{base}{path}'", markup=False)
     console.print("Ctrl-C to stop.")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from wattlake import __version__
-from wattlake.api import errors, openapi
+from wattlake.api import errors, openapi, ui
 from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
@@ -67,4 +67,5 @@ def create_app(runner: Runner | None = None, *, read_only: bool = False) -> Fast
     seed = (compat_meter_files.router, compat_hosting_capacity.router, compat_caiso.router)
     redirect_slashes_except(app.router, [r for s in seed for r in s.routes])
     openapi.install(app)
+    ui.install(app)
     return app

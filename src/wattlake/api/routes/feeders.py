@@ -102,6 +102,39 @@ def list_feeders(
 
 
 @router.get(
+    "/feeders/der-counts",
+    response_model=Page,
+    summary="Installed and planned DER per feeder (projects and kW, all types); JSON or CSV",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def feeder_der_counts(
+    request: Request,
+    runner: RunnerDep,
+    utility: Annotated[
+        str | None, Query(pattern=UTILITY, description="Utility code, e.g. utility2, coned")
+    ] = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
+) -> Response | Page:
+    """One row per feeder of ``feeder_summary``: counts are per standard DER type, summed over
+    types (a project with two types counts in each), kW summed; feeders without DER have 0."""
+    table = (
+        "(SELECT feeder_uid, utility, CAST(sum(installed_count) AS BIGINT) AS installed_count, "
+        "CAST(sum(installed_kw) AS DOUBLE) AS installed_kw, "
+        "CAST(sum(planned_count) AS BIGINT) AS planned_count, "
+        "CAST(sum(planned_kw) AS DOUBLE) AS planned_kw "
+        "FROM feeder_summary GROUP BY feeder_uid, utility) AS c"
+    )
+    return query_page(
+        request, runner.engine, table=table,
+        columns="feeder_uid, utility, installed_count, installed_kw, planned_count, planned_kw",
+        order="feeder_uid", filters=Filters().add("utility", "=", utility),
+        limit=limit, offset=offset, fmt=format,
+    )  # fmt: skip
+
+
+@router.get(
     "/feeders/{feeder_uid}",
     summary="One feeder: hosting capacity and DER by type",
     responses=NOT_FOUND,

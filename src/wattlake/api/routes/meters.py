@@ -20,6 +20,32 @@ COLUMNS = (
 
 
 @router.get(
+    "",
+    response_model=Page,
+    summary="Meters with daily statistics: serial, first and last local day, data types",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def list_meters(
+    request: Request,
+    runner: RunnerDep,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
+) -> Response | Page:
+    """One row per (meter, serial) in ``meter_daily``; days are the meter's local days."""
+    table = (
+        "(SELECT meter_code, serial, min(local_date) AS first_date, max(local_date) AS last_date, "
+        "count(DISTINCT data_type) AS n_data_types FROM meter_daily "
+        "GROUP BY meter_code, serial) AS m"
+    )
+    return query_page(
+        request, runner.engine, table=table,
+        columns="meter_code, serial, first_date, last_date, n_data_types",
+        order="meter_code, serial", filters=Filters(), limit=limit, offset=offset, fmt=format,
+    )  # fmt: skip
+
+
+@router.get(
     "/{meter_code}/daily",
     response_model=Page,
     summary="Daily min / max / average per data type for one meter",
