@@ -79,9 +79,8 @@ def _load_demo(runner: Runner) -> None:
     # Wind SCADA: a month of one turbine, fetched from the source stand-in
     if not HAS_SCADA:
         return _load_bad_file(runner)
-    from wattlake.sources.scada.pipeline import plan, run_days
-
     from wattlake.sims.scada_source import ScadaSourceSim
+    from wattlake.sources.scada.pipeline import plan, run_days
 
     days = [SCADA_START + timedelta(days=i) for i in range(SCADA_DAYS)]
     with ScadaSourceSim(turbines=2, start=SCADA_START, days=SCADA_DAYS) as scada:
