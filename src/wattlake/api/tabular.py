@@ -59,6 +59,13 @@ def check_page(limit: int, offset: int) -> None:
         raise HTTPException(422, f"offset must be 0..{MAX_OFFSET}, got {offset}")
 
 
+def check_range(start: date | datetime | None, end: date | datetime | None) -> None:
+    """422 when both ends are given and ``start`` is after ``end`` (a rule across two
+    parameters that OpenAPI cannot state)."""
+    if start is not None and end is not None and start > end:
+        raise HTTPException(422, f"start ({start}) is after end ({end})")
+
+
 class Page(BaseModel):
     """A page of results; ``next`` is the URL of the next page, or null on the last."""
 

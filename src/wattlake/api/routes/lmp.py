@@ -11,7 +11,16 @@ from fastapi.responses import Response
 from pydantic import StringConstraints
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, IsoDate, Limit, Offset, Page, query_page
+from wattlake.api.tabular import (
+    Filters,
+    Format,
+    IsoDate,
+    Limit,
+    Offset,
+    Page,
+    check_range,
+    query_page,
+)
 from wattlake.sources.caiso.schema import Market
 
 router = APIRouter(prefix="/v1/lmp", tags=["prices: CAISO LMP"])
@@ -45,8 +54,7 @@ FormatParam = Annotated[Format, Query(description="json (paginated) or csv")]
 def _filters(
     node: list[str] | None, market: Market | None, start: date | None, end: date | None
 ) -> Filters:
-    if start and end and start > end:
-        raise HTTPException(422, f"start ({start}) is after end ({end})")
+    check_range(start, end)
     nodes = sorted(set(node or []))
     if len(nodes) > MAX_NODES:
         raise HTTPException(422, f"at most {MAX_NODES} nodes per request, got {len(nodes)}")

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
-from wattlake.api.tabular import Filters, Format, IsoDate, Limit, Offset, Page, query_page
+from wattlake.api.tabular import (
+    Filters,
+    Format,
+    IsoDate,
+    Limit,
+    Offset,
+    Page,
+    check_range,
+    query_page,
+)
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"])
 
@@ -69,8 +78,7 @@ def meter_daily(
     offset: Offset = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
-    if start and end and start > end:
-        raise HTTPException(422, f"start ({start}) is after end ({end})")
+    check_range(start, end)
     filters = (
         Filters()
         .add("meter_code", "=", meter_code)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from wattlake.api.deps import RunnerDep
 from wattlake.api.openapi import NOT_FOUND
-from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, query_page
+from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, check_range, query_page
 from wattlake.errors import NotFoundError
 from wattlake.sources.scada.schema import GOLD_COLUMNS, NAME, TURBINE
 
@@ -111,8 +111,7 @@ def ten_minutes(
 ) -> Response | Page:
     """One row per (signal, 10-minute bin) in ``[start, end)``, ordered by signal and time."""
     lo, hi = _utc(start), _utc(end)
-    if lo and hi and lo > hi:
-        raise HTTPException(422, f"start ({lo}) is after end ({hi})")
+    check_range(lo, hi)
     names = sorted(set(signals or []))
     if len(names) > MAX_SIGNALS:
         raise HTTPException(422, f"at most {MAX_SIGNALS} signals per request, got {len(names)}")

@@ -9,12 +9,21 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep
 from wattlake.api.openapi import NOT_FOUND
-from wattlake.api.tabular import Filters, Format, IsoDate, Limit, Offset, Page, query_page
+from wattlake.api.tabular import (
+    Filters,
+    Format,
+    IsoDate,
+    Limit,
+    Offset,
+    Page,
+    check_range,
+    query_page,
+)
 from wattlake.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/usage-points", tags=["energy use: Green Button"])
@@ -99,8 +108,7 @@ def usage_point_daily(
 ) -> Response | Page:
     """One row per flow direction and local day (the utility's zone; 23/24/25 h days).
     ``completeness`` is the share of the day its intervals cover."""
-    if start and end and start > end:
-        raise HTTPException(422, f"start ({start}) is after end ({end})")
+    check_range(start, end)
     _exists(runner, usage_point_id, custodian)
     f = (
         Filters().add("usage_point_id", "=", usage_point_id).add("custodian", "=", custodian)
@@ -132,8 +140,7 @@ def usage_point_intervals(
     format: FormatParam = Format.json,
 ) -> Response | Page:
     """One row per interval and channel, keyed on its UTC start; ``local_start`` is a label."""
-    if start and end and start > end:
-        raise HTTPException(422, f"start ({start}) is after end ({end})")
+    check_range(start, end)
     _exists(runner, usage_point_id, custodian)
     f = (
         Filters().add("usage_point_id", "=", usage_point_id).add("custodian", "=", custodian)

@@ -22,7 +22,6 @@ Rejects (rule names): ``bad_json`` (the whole answer), ``bad_row`` (not an objec
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -31,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from wattlake.parsing import FileReport, Parser
+from wattlake.parsing import MAX_ABS, FileReport, Parser
 from wattlake.sources.scada.schema import SCADA_SAMPLES
 
 MAX_ANSWER_BYTES = 512 * 1024 * 1024
@@ -67,13 +66,17 @@ def to_utc(
 
 
 def _number(v: Any) -> tuple[float | None, bool]:
-    """(value, ok)."""
+    """(value, ok); the number rule every parser shares (``parsing.MAX_ABS``): NaN, ±inf and
+    absurd magnitudes are not numbers."""
     if v is None:
         return None, True
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None, False
-    f = float(v)
-    return (f, True) if math.isfinite(f) else (None, False)
+    try:
+        f = float(v)
+    except OverflowError:  # an int too large for a float
+        return None, False
+    return (f, True) if abs(f) <= MAX_ABS else (None, False)
 
 
 def parse_scada_day(
