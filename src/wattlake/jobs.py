@@ -45,6 +45,8 @@ def landing_files(folder: Path, keys: Sequence[str] | None) -> list[Path]:
     root = folder.resolve()
     found = []
     for key in keys:
+        if "\x00" in key:
+            raise InputError(f"{key!r} holds a NUL byte", hint="name the file by its path")
         path = (folder / key).resolve()
         if not path.is_relative_to(root) or Path(key).is_absolute():
             raise InputError(

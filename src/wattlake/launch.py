@@ -43,6 +43,7 @@ RUN_LEASES = TableSpec(
     doc="Who runs each pipeline partition now (one holder at a time).",
 )  # fmt: skip
 _LOCK = threading.Lock()  # one lease decision at a time in this process
+RECORD_WAIT_S = 10.0  # longest submit() waits for the run row before answering
 
 
 class Busy(WattlakeError):
@@ -96,6 +97,8 @@ class Launcher:
         )  # fmt: skip
         launched.thread = thread
         thread.start()
+        # answer once the run row exists, so GET /v1/runs/{id} finds it at once
+        planned.recorded.wait(timeout=RECORD_WAIT_S)
         return launched
 
     def run_now(self, pipeline: str, params: Mapping[str, Any] | None = None) -> str:
@@ -203,6 +206,7 @@ class Launcher:
                 raise
             return launched.run_id  # the run row holds the error
         finally:
+            planned.recorded.set()  # never leave submit() waiting
             self._release(launched)
 
     def _release(self, launched: Launched) -> None:

@@ -86,6 +86,7 @@ class PlannedRun:
     run_id: str
     cancel: threading.Event = field(default_factory=threading.Event)
     started: bool = False
+    recorded: threading.Event = field(default_factory=threading.Event)  # its run row exists
 
 
 _PLANNED: ContextVar[PlannedRun | None] = ContextVar("wattlake_planned_run", default=None)
@@ -212,6 +213,8 @@ class RunLog:
         run = Run(self, run_id, pipeline, dict(params or {}), utcnow())
         run.cancel = planned.cancel if planned is not None else None
         self.engine.upsert(RUNS, _runs_row(run, "running", None, None))
+        if planned is not None and planned.run_id == run_id:
+            planned.recorded.set()
         run.heartbeat = Heartbeat(lambda: self._renew(run.run_id))
         return run
 
