@@ -116,9 +116,18 @@ def hours(site: str, hs: list[int], value: float, note: str | None = None) -> pa
 @pytest.fixture(params=["python", "counted"])
 def small_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with DuckDB's repeated-key check in Python (small batches) and in SQL (the
-    path of batches above SMALL_ROWS: the ordered-series proof, then a distinct count)."""
+    path of batches above SMALL_ROWS: the ordered-series proof, then a distinct count); on
+    PostgreSQL with the primary key kept (small batches) and, in "counted", with the bulk path
+    (a first batch into a table holding fewer rows loads without the key, added back at the
+    end) wherever it applies."""
     if request.param == "counted":
         monkeypatch.setattr("wattlake.engines.duckdb.SMALL_ROWS", 1)
+        try:
+            import wattlake.engines.postgres as pg
+        except ImportError:  # pragma: no cover - without the postgres extra
+            pass
+        else:
+            monkeypatch.setattr(pg, "BULK_ROWS", 1)
     return str(request.param)
 
 
