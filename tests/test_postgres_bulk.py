@@ -40,21 +40,19 @@ def view(engine: Engine) -> list[tuple[object, ...]]:
     return [(r[0], r[1].hour, r[2], r[3]) for r in all_rows(engine)]  # type: ignore[attr-defined]
 
 
-def test_bulk_load_merges_stored_and_repeated_keys_and_restores_the_key(pg: Engine) -> None:
+def test_bulk_load_of_new_keys_restores_the_key(pg: Engine) -> None:
     pg.upsert(SPEC, hours("a", [0, 1], 1.0, "old"))  # 2 stored rows: fewer than the batch
     with pg.transaction() as tx:
         conn = tx._conn  # type: ignore[attr-defined]
-        # a1 is stored: merged; b0..b2 are new: copied straight in
-        tx.upsert(SPEC, batch([("a", 1, 2.0, "new"), *[("b", h, 2.0, None) for h in range(3)]]))
+        tx.upsert(SPEC, batch([*[("b", h, 2.0, None) for h in range(3)], ("c", 0, 2.0, None)]))
         assert primary_keys(conn) == []  # loading without the key
-        # b1 again (an earlier batch's key) and c0 twice in the batch: the last wins
-        tx.upsert(
-            SPEC, batch([("b", 1, 3.0, "again"), ("c", 0, 3.0, "first"), ("d", 0, 3.0, None)])
-        )
-        tx.upsert(SPEC, batch([("c", 0, 4.0, "x"), ("e", 0, 4.0, None), ("c", 0, 5.0, "last")]))
+        # series split across batches (b) and new ones: still no key met
+        tx.upsert(SPEC, batch([("b", 3, 3.0, None), ("d", 0, 3.0, None), ("d", 1, 3.0, None)]))
+        assert primary_keys(conn) == []
     assert view(pg) == [
-        ("a", 0, 1.0, "old"), ("a", 1, 2.0, "new"), ("b", 0, 2.0, None), ("b", 1, 3.0, "again"),
-        ("b", 2, 2.0, None), ("c", 0, 5.0, "last"), ("d", 0, 3.0, None), ("e", 0, 4.0, None),
+        ("a", 0, 1.0, "old"), ("a", 1, 1.0, "old"), ("b", 0, 2.0, None), ("b", 1, 2.0, None),
+        ("b", 2, 2.0, None), ("b", 3, 3.0, None), ("c", 0, 2.0, None), ("d", 0, 3.0, None),
+        ("d", 1, 3.0, None),
     ]  # fmt: skip
     with psycopg.connect(PG_URL) as conn:
         conn.execute(f"SET search_path TO {pg.schema}")  # type: ignore[attr-defined]
@@ -63,6 +61,40 @@ def test_bulk_load_merges_stored_and_repeated_keys_and_restores_the_key(pg: Engi
             conn.execute(
                 "INSERT INTO readings_t (site, at_utc) SELECT site, at_utc FROM readings_t"
             )
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        [("a", 1, 2.0, "new"), ("b", 0, 2.0, None), ("b", 1, 2.0, None)],  # a stored key
+        [("b", 0, 2.0, "x"), ("b", 1, 2.0, None), ("b", 0, 4.0, "last")],  # a repeat in it
+        [("b", 0, 2.0, None), ("c", 0, 2.0, None), ("b", 1, 2.0, None)],  # not series: no repeat
+    ],
+    ids=["stored key", "repeated key", "interleaved series"],
+)
+def test_a_key_met_during_a_bulk_load_adds_the_key_back_and_merges(
+    pg: Engine, first: list[tuple[str, int, float, str | None]]
+) -> None:
+    """A batch that may meet a key (stored before, copied by an earlier batch, or repeated in
+    it) ends the bulk path: the key is built over the rows so far and the keyed path merges
+    the batch, so the last occurrence of each key wins as on the keyed path."""
+    pg.upsert(SPEC, hours("a", [0, 1], 1.0, "old"))
+    with pg.transaction() as tx:
+        conn = tx._conn  # type: ignore[attr-defined]
+        tx.upsert(SPEC, batch(first))
+        interleaved = first[1][0] == "c"
+        assert primary_keys(conn) == ([] if interleaved else ["readings_t_pkey"])
+        # an earlier batch's key and a repeat in the batch: the last occurrence wins
+        tx.upsert(
+            SPEC, batch([("b", 1, 3.0, "again"), ("e", 0, 3.0, "first"), ("e", 0, 5.0, "last")])
+        )
+        assert primary_keys(conn) == ["readings_t_pkey"]
+    expected = {("a", 0): 1.0, ("a", 1): 1.0, ("b", 1): 3.0, ("e", 0): 5.0}
+    for site, hour, value, _ in first:
+        expected.setdefault((site, hour), value)
+    expected[("b", 0)] = 4.0 if first[2][3] == "last" else 2.0
+    expected[("a", 1)] = 2.0 if first[0][0] == "a" else 1.0
+    assert {(r[0], r[1]): r[2] for r in view(pg)} == expected
 
 
 def test_statements_after_a_bulk_load_see_the_key(pg: Engine) -> None:
@@ -80,7 +112,7 @@ def test_statements_after_a_bulk_load_see_the_key(pg: Engine) -> None:
 def test_rolled_back_bulk_load_leaves_table_and_key_as_they_were(pg: Engine) -> None:
     pg.upsert(SPEC, hours("keep", [0], 1.0))
     with pytest.raises(RuntimeError), pg.transaction() as tx:
-        tx.upsert(SPEC, batch([("keep", 0, 7.0, None), *[("n", h, 7.0, None) for h in range(4)]]))
+        tx.upsert(SPEC, hours("n", list(range(4)), 7.0))
         assert primary_keys(tx._conn) == []  # type: ignore[attr-defined]
         raise RuntimeError("power cut")
     assert view(pg) == [("keep", 0, 1.0, None)]

@@ -20,7 +20,7 @@ at the start), a batch's rows inside an earlier range are merged (``DELETE … U
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,16 +83,41 @@ def copy_binary(cur: psycopg.Cursor[Any], target: str, table: pa.Table) -> None:
         copy.write(encoder.finish())
 
 
-Box = list[tuple[Any, Any]]  # (min, max) of each range-checked key column
+Box = tuple[tuple[Any, Any], ...]  # (min, max) of each primary key column
 
 
 @dataclass
 class _Bulk:
-    """A table loading without its primary key in this transaction."""
+    """A table loading without its primary key in this transaction, and the key ranges of
+    the rows in it: one box per series copied (a series' key, its time range), or per batch
+    (or the rows there before) of another shape."""
 
     constraint: str  # the primary key's name, to add it back
     keys: list[str]  # its columns
-    boxes: list[Box] = field(default_factory=list)  # key ranges of the rows already there
+    by_head: dict[Any, list[Box]] = field(default_factory=dict)  # boxes by first key value
+    wide: list[Box] = field(default_factory=list)  # boxes spanning first key values
+
+    def add(self, box: Box) -> None:
+        lo, hi = box[0]
+        if lo == hi:
+            self.by_head.setdefault(lo, []).append(box)
+        else:
+            self.wide.append(box)
+
+    def meets(self, box: Box) -> bool:
+        """Whether a key inside ``box`` may already be in the table."""
+        lo, hi = box[0]
+        if lo == hi:
+            near = [*self.by_head.get(lo, ()), *self.wide]
+        else:
+            near = [*self.wide, *(b for boxes in self.by_head.values() for b in boxes)]
+        return any(
+            all(
+                a_lo <= b_hi and b_lo <= a_hi
+                for (a_lo, a_hi), (b_lo, b_hi) in zip(o, box, strict=True)
+            )
+            for o in near
+        )
 
 
 class PostgresTx:
@@ -107,14 +132,8 @@ class PostgresTx:
 
     def finish(self) -> None:
         """Add back the primary keys dropped for bulk loads (one sorted index build each)."""
-        for name, bulk in self._bulk.items():
-            if bulk is not None:
-                self._bulk[name] = None
-                keys = ", ".join(_q(k) for k in bulk.keys)
-                self._conn.execute(
-                    f"ALTER TABLE {_q(name)} ADD CONSTRAINT {_q(bulk.constraint)} "
-                    f"PRIMARY KEY ({keys})"
-                )
+        for name in list(self._bulk):
+            self._end_bulk(name)
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
         """New keys are copied straight into the table; a batch part whose keys may be stored
@@ -133,9 +152,7 @@ class PostgresTx:
                 self._bulk[spec.name] = (
                     self._start_bulk(cur, spec, table) if n >= BULK_ROWS else None
                 )
-            bulk = self._bulk[spec.name]
-            if bulk is not None:
-                self._bulk_upsert(cur, spec, table, bulk)
+            if self._bulk_copy(cur, spec, table):
                 return n
             new, stored = self._split(cur, spec, table)
             merge = [stored] if stored is not None else []
@@ -167,8 +184,12 @@ class PostgresTx:
         ).fetchone()
         if not row or list(row[1]) != list(spec.primary_key):
             return None
-        keys = _range_keys(spec, table)
-        bounds = ", ".join(f"min({_q(k)}), max({_q(k)})" for k in keys)
+        # Text bounds in byte order (COLLATE "C"), the order Arrow and Python compare in.
+        bounds = ", ".join(
+            f"min({_q(k)}{c}), max({_q(k)}{c})"
+            for k in spec.primary_key
+            for c in [' COLLATE "C"' if is_text(table.schema.field(k).type) else ""]
+        )
         try:
             with self._conn.transaction():  # a savepoint: on failure, as if never tried
                 cur.execute(f"LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE NOWAIT")
@@ -178,35 +199,33 @@ class PostgresTx:
             return None
         bulk = _Bulk(row[0], list(spec.primary_key))
         if stored and stored[0]:
-            bulk.boxes.append(list(zip(stored[1::2], stored[2::2], strict=True)))
+            bulk.wide.append(tuple(zip(stored[1::2], stored[2::2], strict=True)))
         return bulk
 
-    def _bulk_upsert(
-        self, cur: psycopg.Cursor[Any], spec: TableSpec, table: pa.Table, bulk: _Bulk
-    ) -> None:
-        """Rows outside the key ranges of every earlier batch (and of the rows stored before)
-        are copied straight in, unless the batch repeats a key; the others are merged."""
-        keys = _range_keys(spec, table)
-        box = [_min_max(table.column(k)) for k in keys]
-        inside = None
-        for earlier in bulk.boxes:
-            if all(
-                lo <= b_hi and b_lo <= hi
-                for (lo, hi), (b_lo, b_hi) in zip(earlier, box, strict=True)
-            ):
-                this = _inside(table, keys, earlier)
-                inside = this if inside is None else pc.or_(inside, this)
-        bulk.boxes.append(box)
-        new = table if inside is None else table.filter(pc.invert(inside))
-        if inside is not None:
-            stored = table.filter(inside)
-            if stored.num_rows:
-                self._replace(cur, spec, stored, delete=True)
-        if new.num_rows:
-            if series_runs(spec, new) is not None or not _repeats(spec, new):
-                copy_binary(cur, _q(spec.name), in_key_order(spec, new))
-            else:
-                self._replace(cur, spec, new, delete=False)
+    def _bulk_copy(self, cur: psycopg.Cursor[Any], spec: TableSpec, table: pa.Table) -> bool:
+        """Copy ``table`` straight into a table loading without its key, if none of its keys
+        can be there yet and it repeats none. Otherwise (and for a keyed table) add the key
+        back, if dropped, and return False: the keyed path takes the batch."""
+        bulk = self._bulk.get(spec.name)
+        if bulk is None:
+            return False
+        boxes = _boxes(spec, table)
+        if boxes is None or any(bulk.meets(b) for b in boxes):
+            self._end_bulk(spec.name)
+            return False
+        copy_binary(cur, _q(spec.name), in_key_order(spec, table))
+        for box in boxes:
+            bulk.add(box)
+        return True
+
+    def _end_bulk(self, name: str) -> None:
+        bulk = self._bulk.get(name)
+        if bulk is not None:
+            self._bulk[name] = None
+            keys = ", ".join(_q(k) for k in bulk.keys)
+            self._conn.execute(
+                f"ALTER TABLE {_q(name)} ADD CONSTRAINT {_q(bulk.constraint)} PRIMARY KEY ({keys})"
+            )
 
     def _split(
         self, cur: psycopg.Cursor[Any], spec: TableSpec, table: pa.Table
@@ -263,19 +282,6 @@ class PostgresTx:
             # The batch repeats a key: the last occurrence (highest ctid) wins.
             cur.execute(insert.format(_last_of_each(spec, stage)))
 
-    def _replace(
-        self, cur: psycopg.Cursor[Any], spec: TableSpec, table: pa.Table, *, delete: bool
-    ) -> None:
-        """The merge of a table without its key index: ``delete`` the stored rows with the
-        batch's keys, then insert the last occurrence of each key."""
-        stage = self._stage(cur, spec, table)
-        target = _q(spec.name)
-        if delete:
-            match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.primary_key)
-            cur.execute(f"DELETE FROM {target} AS t USING {stage} AS s WHERE {match}")
-        cols = ", ".join(_q(c) for c in spec.column_names)
-        cur.execute(f"INSERT INTO {target} ({cols}) {_last_of_each(spec, stage)}")
-
 
 def _last_of_each(spec: TableSpec, stage: str) -> str:
     """The staged rows, the last occurrence (highest ctid: one COPY appends in order) of
@@ -296,7 +302,7 @@ def _min_max(col: pa.ChunkedArray) -> tuple[Any, Any]:
     return mm["min"].as_py(), mm["max"].as_py()
 
 
-def _inside(table: pa.Table, keys: list[str], box: Box) -> pa.ChunkedArray:
+def _inside(table: pa.Table, keys: list[str], box: Sequence[tuple[Any, Any]]) -> pa.ChunkedArray:
     """Which rows of ``table`` have every ``keys`` column within its (min, max) in ``box``."""
     inside = None
     for k, (lo, hi) in zip(keys, box, strict=True):
@@ -308,6 +314,23 @@ def _inside(table: pa.Table, keys: list[str], box: Box) -> pa.ChunkedArray:
         inside = this if inside is None else pc.and_(inside, this)
     assert inside is not None
     return inside
+
+
+def _boxes(spec: TableSpec, table: pa.Table) -> list[Box] | None:
+    """The key ranges of ``table``: one box per series (its key, its time range) when it is
+    made of contiguous ordered series (see ``series_runs``), else one for the whole batch;
+    None if the batch repeats a key."""
+    pk = spec.primary_key
+    runs = series_runs(spec, table)
+    if runs is None:
+        if _repeats(spec, table):
+            return None
+        return [tuple(_min_max(table.column(k)) for k in pk)]
+    starts = runs[0]
+    ends = [*starts[1:], table.num_rows]
+    firsts = table.select(list(pk)).take(pa.array(starts)).to_pylist()
+    lasts = table.select(list(pk)).take(pa.array([e - 1 for e in ends])).to_pylist()
+    return [tuple((a[k], z[k]) for k in pk) for a, z in zip(firsts, lasts, strict=True)]
 
 
 def _repeats(spec: TableSpec, table: pa.Table) -> bool:
