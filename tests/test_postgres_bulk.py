@@ -142,3 +142,17 @@ def test_bulk_path_never_waits_for_a_lock_another_session_holds(pg: Engine) -> N
             assert primary_keys(tx._conn) == ["readings_t_pkey"]  # type: ignore[attr-defined]
         reader.rollback()
     assert len(view(pg)) == 5
+
+
+def test_gold_build_settings_stay_in_its_transaction(pg: Engine) -> None:
+    """The planner settings a gold build uses end with it: pooled connections keep theirs."""
+    from wattlake.sources.meter_files.schema import METER_READS, METER_REGISTERS
+
+    def work_mem() -> str:
+        return str(pg.query("SELECT current_setting('work_mem') AS w").column(0)[0].as_py())
+
+    before = work_mem()
+    for spec in (METER_READS, METER_REGISTERS):
+        pg.ensure(spec)
+    assert pg.build("meter_daily") == 0
+    assert work_mem() == before

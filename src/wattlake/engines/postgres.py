@@ -51,6 +51,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 _COPY_CHUNK = 200_000
 BULK_ROWS = 100_000  # a first batch this large may load without the key index (see above)
+# For gold builds (for their transaction only): a model aggregates whole tables into far fewer
+# rows, but without multi-column statistics the planner guesses 100k groups (the cap of its
+# estimate) and sorts them on disk with 4MB of work_mem. With room to hash them and a cheaper
+# transfer from parallel workers it picks a parallel hash aggregate: meter_daily on 1M rows
+# 0.5 s instead of 1.8-2.3 s, meter_daily_mixed 0.4 s instead of 1.2-1.4 s.
+BUILD_SETTINGS = {"work_mem": "32MB", "parallel_tuple_cost": "0.01"}
 
 
 def _q(name: str) -> str:
@@ -415,9 +421,11 @@ class PostgresEngine:
 
     def build(self, model: str) -> int:
         m = load_model(model)
-        with self.transaction() as tx:
-            tx.execute(f"DROP TABLE IF EXISTS {_q(m.name)}")
-            tx.execute(f"CREATE TABLE {_q(m.name)} AS {m.sql}")
+        with self._pool.connection() as conn, conn.transaction():
+            for name, value in BUILD_SETTINGS.items():
+                conn.execute("SELECT set_config(%s, %s, true)", [name, value])
+            conn.execute(f"DROP TABLE IF EXISTS {_q(m.name)}")
+            conn.execute(f"CREATE TABLE {_q(m.name)} AS {transpile(m.sql, 'postgres')}")
         return int(self.query(f"SELECT count(*) FROM {_q(m.name)}").column(0)[0].as_py())
 
     def drop_schema(self) -> None:
