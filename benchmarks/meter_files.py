@@ -271,6 +271,7 @@ def main() -> None:
     ap.add_argument("--before", metavar="SRC", help="also run the wattlake package under SRC")
     ap.add_argument("--one", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--no-seed", action="store_true", help="skip the seed's way (slow)")
     args = ap.parse_args()
     if args.one:
         kind, path = args.one
@@ -307,7 +308,7 @@ def main() -> None:
             table += [(name, size, r) for name, r in runs.items()]
             _summarise(size, runs)
             path.unlink()
-        if not args.no_postgres:
+        if not (args.no_postgres or args.no_seed):
             seed_file = work / f"LP_seed_{seed_rows}.csv"
             make_lp(seed_file, seed_rows)
             for _ in range(repeat):
