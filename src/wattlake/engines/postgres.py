@@ -10,12 +10,12 @@ meter rows here, against 0.45 s for a numpy encoder of our own and ~1.1 s for ps
 
 Bulk loads (a first batch of ``BULK_ROWS`` or more into a table holding fewer rows than it, e.g.
 a file's first load): the transaction takes the table's ACCESS EXCLUSIVE lock (only if no one
-else holds a lock on it: ``NOWAIT``, else the usual path), drops the primary key, copies every
-batch in and adds the key back just before the commit: one sorted index build instead of one
-B-tree insertion per row (about half of the server's CPU in a keyed COPY). Without the index the
-key is kept unique by the client: each batch's key ranges are remembered (and the stored rows'
-at the start), a batch's rows inside an earlier range are merged (``DELETE … USING`` +
-``INSERT``), repeated keys in a batch keep the last. Rolled back, the key is as it was.
+else holds a lock on it: ``NOWAIT``, else the usual path), drops the primary key, copies the
+batches in and adds the key back before the commit: one sorted index build instead of one
+B-tree insertion per row (about half of the server's CPU in a keyed COPY). Meanwhile the
+client keeps the key unique: it remembers the key ranges copied (per series, or per batch) and
+those of the rows there before; a batch that may meet one, or repeats a key, ends the bulk
+path (the key is built then) and takes the keyed path. Rolled back, the key is as it was.
 """
 
 from __future__ import annotations
