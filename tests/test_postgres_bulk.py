@@ -4,6 +4,7 @@ key, which is added back before the commit; the results are those of the keyed p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -156,3 +157,45 @@ def test_gold_build_settings_stay_in_its_transaction(pg: Engine) -> None:
         pg.ensure(spec)
     assert pg.build("meter_daily") == 0
     assert work_mem() == before
+
+
+KILLED_CHILD = """
+import sys, time
+import wattlake.engines.postgres as pg
+from tests.test_engines import SPEC, hours
+from wattlake.engines import connect
+
+pg.BULK_ROWS = 3
+engine = connect(sys.argv[1], schema=sys.argv[2])
+with engine.transaction() as tx:
+    tx.upsert(SPEC, hours("new", list(range(24)), 2.0))
+    print("copied without the key", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_kill_9_during_a_bulk_load_leaves_rows_and_key_as_they_were(pg: Engine) -> None:
+    """The loading process dies (SIGKILL) while the key is dropped: the server rolls the
+    transaction back, so the table keeps its rows and its primary key."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    pg.upsert(SPEC, hours("keep", [0], 1.0))
+    schema = pg.schema  # type: ignore[attr-defined]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, PG_URL, schema],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "copied without the key"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    with psycopg.connect(PG_URL) as conn:
+        conn.execute(f"SET search_path TO {schema}")
+        conn.execute("SET lock_timeout = '10s'")  # the server ends the dead session's transaction
+        assert conn.execute("SELECT site, value FROM readings_t").fetchall() == [("keep", 1.0)]
+        assert primary_keys(conn) == ["readings_t_pkey"]
