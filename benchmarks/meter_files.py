@@ -86,6 +86,9 @@ def make_lp(path: Path, rows: int, seed: int = 0, first_meter: int = 210_000_000
             done += n
 
 
+KEYED = "postgres, table holding 300k rows"  # --pg-keyed: the warm-up leaves 300k rows
+
+
 def run_ours(engine_kind: str, path: str) -> dict[str, float]:
     from wattlake.config import Settings
     from wattlake.engines import connect
@@ -96,6 +99,8 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="wl-bench-"))
     schema = f"wl_bench_{secrets.token_hex(4)}"
     try:
+        warm_rows = 300_000 if engine_kind == KEYED else 1000
+        engine_kind = "postgres" if engine_kind == KEYED else engine_kind
         engine = (
             connect(f"duckdb:///{tmp}/w.duckdb", duckdb_memory_limit=Settings().duckdb_memory_limit)
             if engine_kind == "duckdb"
@@ -104,9 +109,10 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
         runner = Runner(engine, Lake(str(tmp / "lake")), Settings(home=tmp))
         # Warm the process first (imports, pyarrow's kernel registry, pandas that pyarrow pulls
         # in on first use: ~1-2 s once per process), so the figure is the ingest's own
-        # throughput. Other meters than the measured file's: its load is a first load.
+        # throughput. Other meters than the measured file's: its load is a first load. With
+        # --pg-keyed the table then holds more rows than a batch: PostgreSQL keeps its key.
         warm = tmp / "LP_warmup.csv"
-        make_lp(warm, 1000, seed=1, first_meter=100_000_000)
+        make_lp(warm, warm_rows, seed=1, first_meter=100_000_000)
         runner.ingest_files(get_pipeline("meter-files"), [warm])
         cpu0, t0 = _cpu(), time.perf_counter()
         run, reports = runner.ingest_files(get_pipeline("meter-files"), [path])
@@ -272,6 +278,8 @@ def main() -> None:
     ap.add_argument("--one", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--no-seed", action="store_true", help="skip the seed's way (slow)")
+    ap.add_argument("--pg-keyed", action="store_true",
+                    help="also load into a PostgreSQL table already holding 300k rows")  # fmt: skip
     args = ap.parse_args()
     if args.one:
         kind, path = args.one
@@ -288,6 +296,9 @@ def main() -> None:
     paths = [(f"wattlake → {e}", e, None) for e in engines]
     if args.before:
         paths += [(f"before → {e}", e, args.before) for e in engines]
+    if args.pg_keyed and not args.no_postgres:  # the keyed path (no bulk load)
+        paths += [(f"wattlake → {KEYED}", KEYED, None)]
+        paths += [(f"before → {KEYED}", KEYED, args.before)] if args.before else []
     work = Path(tempfile.mkdtemp(prefix="wl-bench-files-"))
     table: list[tuple[str, int, list[dict[str, float]]]] = []
     try:
