@@ -189,7 +189,9 @@ def test_hostile_xml_refused_fast(kind: str, tmp_path: Path) -> None:
     t0 = time.perf_counter()
     with pytest.raises(InputError) as exc:
         parse_bytes(data)
-    assert time.perf_counter() - t0 < 0.5
+    assert (
+        time.perf_counter() - t0 < 5
+    )  # an expansion would run for minutes; a refusal is immediate
     assert "TOP-SECRET-MARKER" not in str(exc.value)
     assert kind == "late-doctype" or isinstance(exc.value, HostileXMLError)
 

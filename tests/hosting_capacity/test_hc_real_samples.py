@@ -3,7 +3,6 @@ notes state, and zero unexplained rejects. Skipped when the samples are not pres
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -148,12 +147,3 @@ def test_utility1_circuits_fixture_header_and_rollup() -> None:
     assert str(big["hca_refresh_date"]) == "2022-10-15"
     assert big["map_color"] == "color1"  # the fixture's made-up colour, lower-cased
     assert big["shape_length"] == pytest.approx(0.000422349 + 0.000365581)
-
-
-def test_parse_whole_sample_set_fast(seed_dir: Path, seed_parsed: dict[str, Parsed]) -> None:
-    """Warm parse of all real files (about 73k lines, 4.4 MB) stays well under a second."""
-    files = sorted(seed_dir.glob("*.csv"))
-    start = time.perf_counter()
-    for path in files:
-        parse_path(path)
-    assert time.perf_counter() - start < 1.0
