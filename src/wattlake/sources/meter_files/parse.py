@@ -85,23 +85,33 @@ def parse_meter_file(
         tuple(k for k in identity if k != layout.timestamp_field), layout.timestamp_field
     )
     line = 1  # physical lines before the next block (the header is line 1)
+    for block in _parsed(clean.blocks(BLOCK_SIZE), layout, timezone):
+        out = _take(block, line, layout, report, clean, seen)
+        line += block.lines
+        if out is not None and out.num_rows:
+            yield layout.table.name, out
+    clean.place_rest()
+
+
+def _parsed(blocks: Iterator[bytes], layout: Layout, timezone: str) -> Iterator[_Block]:
+    """``blocks`` parsed, in order: up to WORKERS at once (a file of one block: no threads)."""
+    first = next(blocks, None)
+    second = None if first is None else next(blocks, None)
+    if first is None or second is None:
+        if first is not None:
+            yield _parse_block(first, layout, timezone)
+        return
     pool = ThreadPoolExecutor(WORKERS, "wattlake-parse")
-    pending: deque[Future[_Block]] = deque()
+    pending: deque[Future[_Block]] = deque(
+        pool.submit(_parse_block, data, layout, timezone) for data in (first, second)
+    )
     try:
-        blocks = clean.blocks(BLOCK_SIZE)
-        while True:
+        while pending:
             while len(pending) <= WORKERS and (data := next(blocks, None)) is not None:
                 pending.append(pool.submit(_parse_block, data, layout, timezone))
-            if not pending:
-                break
-            block = pending.popleft().result()
-            out = _take(block, line, layout, report, clean, seen)
-            line += block.lines
-            if out is not None and out.num_rows:
-                yield layout.table.name, out
+            yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    clean.place_rest()
 
 
 @dataclass
