@@ -4,8 +4,9 @@ The layout is recognised by the header line (not by the file name): LP, TOU layo
 (interval) or TOU layout A (billing registers). A UTF-8 BOM, CRLF line ends and blank lines are
 accepted. Each data row either loads or becomes a reject naming its line, field and rule:
 ``wrong_field_count``, ``missing_field``, ``bad_date``, ``bad_number``, ``bad_integer``,
-``bad_boolean``. Conversion is vectorized (pyarrow.compute); the file is streamed in blocks,
-so memory does not grow with its size.
+``bad_boolean``, ``duplicate_key``. Conversion is vectorized (pyarrow.compute); the file is
+streamed in blocks of whole lines, converted on worker threads and taken back in file order, so
+memory does not grow with its size.
 """
 
 from __future__ import annotations
