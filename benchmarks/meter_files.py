@@ -299,6 +299,7 @@ def main() -> None:
     if args.pg_keyed and not args.no_postgres:  # the keyed path (no bulk load)
         paths += [(f"wattlake → {KEYED}", KEYED, None)]
         paths += [(f"before → {KEYED}", KEYED, args.before)] if args.before else []
+    print("load average at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     work = Path(tempfile.mkdtemp(prefix="wl-bench-files-"))
     table: list[tuple[str, int, list[dict[str, float]]]] = []
     try:
@@ -336,6 +337,7 @@ def main() -> None:
                          max(r["rss_mb"] for r in ours)))  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"\n{'path':<52} {'rows':>11} {'seconds':>20} {'rows/s':>26} {'silver s':>20} "
           f"{'CPU s':>20} {'peak RSS MB':>12}")  # fmt: skip
     for name, size, runs in table:
@@ -350,12 +352,20 @@ def main() -> None:
 
 def _summarise(size: int, runs: dict[str, list[dict[str, float]]]) -> None:
     """Summary rows for one file size: DuckDB against its floor, and before → after."""
-    floor = _rate(runs["floor: pyarrow read + DuckDB build"])
+    floor_runs = runs["floor: pyarrow read + DuckDB build"]
+    floor = _rate(floor_runs)
     for name, r in runs.items():
         if name.startswith("wattlake → duckdb"):
             emit(Row(f"meter files → duckdb ({size:,} rows) vs floor", f"{_rate(r)} rows/s",
                      f"pyarrow read + DuckDB build {floor} rows/s",
                      _rate(r).median / floor.median, max(x["rss_mb"] for x in r)))  # fmt: skip
+            # CPU per million rows: the figure a busy machine (other processes taking cores)
+            # distorts least
+            cpu, cpu_floor = (Figure(tuple(x["cpu"] * 1e6 / x["rows"] for x in v))
+                              for v in (r, floor_runs))  # fmt: skip
+            emit(Row("  CPU seconds per 1M rows → duckdb: ours vs floor", f"{cpu} s",
+                     f"floor {cpu_floor} s", cpu_floor.median / cpu.median,
+                     max(x["rss_mb"] for x in r)))  # fmt: skip
         if name.startswith("before → "):
             engine = name.split("→ ")[1]
             now = runs[f"wattlake → {engine}"]

@@ -165,6 +165,30 @@ def test_existing_and_mixed_keys_replace_stored_rows(engine: Engine, small_rows:
     ]  # fmt: skip
 
 
+def test_keys_written_earlier_in_the_transaction_are_replaced(
+    engine: Engine, small_rows: str
+) -> None:
+    """Rows the transaction wrote itself (by upsert, in spans of a series, or by plain SQL)
+    are found as surely as committed ones: a later batch replaces them, never doubles them."""
+    engine.ensure(SPEC)
+    engine.upsert(SPEC, hours("a", [5], 0.5, "committed"))
+    with engine.transaction() as tx:
+        tx.upsert(SPEC, hours("a", [0, 1, 2], 1.0))
+        tx.upsert(SPEC, hours("b", [0, 1], 1.0))  # other series, same times
+        tx.upsert(SPEC, hours("a", [3, 4, 5], 2.0))  # a's next span, and its committed row
+        tx.upsert(SPEC, hours("a", [2, 3], 3.0))  # inside a's earlier spans
+        tx.execute(
+            "INSERT INTO readings_t VALUES ('c', $at, DATE '2025-01-01', 4.0, 'sql')",
+            {"at": T0.replace(hour=7)},
+        )
+        tx.upsert(SPEC, hours("c", [6, 7], 5.0))  # meets the row the SQL wrote
+    rows = [(r[0], r[1].hour, r[2]) for r in all_rows(engine)]  # type: ignore[attr-defined]
+    assert rows == [
+        ("a", 0, 1.0), ("a", 1, 1.0), ("a", 2, 3.0), ("a", 3, 3.0), ("a", 4, 2.0),
+        ("a", 5, 2.0), ("b", 0, 1.0), ("b", 1, 1.0), ("c", 6, 5.0), ("c", 7, 5.0),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "rows, expected",
     [

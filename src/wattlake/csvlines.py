@@ -27,6 +27,7 @@ import codecs
 import io
 import re
 from collections import deque
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -92,7 +93,7 @@ class CleanLines(io.RawIOBase):
         self.stream, self.report, self.quotes = stream, report, quotes
         self.max_line = max_line
         # markers: a rejected line is handed on as MARKER and its reject gets its line number
-        # when the parser meets it (``place``), so clean blocks need no line counting.
+        # when the parser meets it (``marker``), so clean blocks need no line counting.
         self.markers = markers
         self._blank = MARKER if markers else b""
         self._unplaced: deque[tuple[str, str]] = deque()  # (rule, raw) awaiting a line
@@ -153,6 +154,35 @@ class CleanLines(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+    def blocks(self, size: int) -> Iterator[bytes]:
+        """The cleaned lines after the header, in blocks of whole lines of about ``size``
+        bytes, each ending in ``\\n`` (so each parses on its own; line numbers then follow
+        from the lines of the blocks before it)."""
+        carry, header, eof = b"", True, False
+        while not eof:
+            pieces: list[bytes | memoryview] = [carry]
+            got = len(carry)
+            while True:  # at least one read per block: a line longer than size still ends
+                piece = self.read(max(size - got, 1))
+                if not piece:
+                    eof = True
+                    break
+                pieces.append(piece)
+                got += len(piece)
+                if got >= size:
+                    break
+            data = b"".join(pieces)
+            if header:
+                end = data.find(b"\n") + 1
+                if not end and not eof:
+                    carry = data
+                    continue
+                data, header = data[end:], False
+            end = len(data) if eof else data.rfind(b"\n") + 1  # the stream ends with \n
+            carry = data[end:]
+            if end:
+                yield data[:end]
 
     def read_all(self) -> bytes:
         """The whole cleaned file."""
@@ -252,18 +282,17 @@ class CleanLines(io.RawIOBase):
         self._reject(line, "line_too_long", raw)
 
     def _reject(self, line: int, rule: str, raw: str) -> None:
-        if self.markers:  # may run in the CSV reader's I/O thread: the report waits for place
+        if self.markers:  # the report waits until the parser meets the line (``marker``)
             self._unplaced.append((rule, raw))
             return
         self.report.reject(line, None, rule, raw)
         self.report.rows_read += 1
 
-    def place(self, line: int) -> None:
-        """The parser met the next MARKER line, at physical ``line``: record its reject (call
-        it from the thread that fills the report)."""
-        rule, raw = self._unplaced.popleft()
-        self.report.reject(line, None, rule, raw)
-        self.report.rows_read += 1
+    def marker(self) -> tuple[str, str]:
+        """``(rule, raw)`` of the next MARKER line the parser meets (markers come in file
+        order); the parser records the reject with the line it met it at, and counts it in
+        ``rows_read``."""
+        return self._unplaced.popleft()
 
     def place_rest(self) -> None:
         """Record rejects whose marker the parser never met (none, unless it stopped early)."""

@@ -142,7 +142,7 @@ def test_meter_duplicate_keys_are_rejected_first_one_kept() -> None:
 
 
 def test_meter_duplicates_across_batches_and_unsorted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(meter_parse, "BATCH_ROWS", 7)
+    monkeypatch.setattr(meter_parse, "BLOCK_SIZE", 7 * 60)  # about 7 lines a block
     body = [lp_line(i) for i in range(40)]
     body = [*body[::-1], lp_line(3, "9"), lp_line(39, "9"), lp_line(20, "9", meter="2")]
     table, report = parse_meter("\n".join([LP_HEADER, *body]).encode())

@@ -35,7 +35,8 @@ import wattlake.pipeline
 import wattlake.sources.meter_files.parse as parse
 
 # Small batches: many upserts in the one transaction, so the kills land between and inside them.
-parse.BATCH_ROWS = wattlake.pipeline.UPSERT_ROWS = 25_000
+parse.BLOCK_SIZE = 1 << 20  # about 12k rows
+wattlake.pipeline.UPSERT_ROWS = 25_000
 home, path = sys.argv[1], sys.argv[2]
 engine = connect(f"duckdb:///{home}/w.duckdb")
 runner = Runner(engine, Lake(f"{home}/lake"), Settings(home=home))

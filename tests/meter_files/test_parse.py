@@ -109,6 +109,44 @@ def test_line_numbers_survive_blank_and_unsplittable_lines() -> None:
     assert len(rows) == 2 and report.rows_read == 4
 
 
+def test_a_line_of_spaces_is_blank_and_keeps_later_line_numbers() -> None:
+    text = f"{TOUB_HEAD}\n{GOOD}\n   \n{GOOD.replace('7,kwh', 'x,kwh')}\n"
+    report, rows, _ = parse(text)
+    assert [(r.line, r.rule) for r in report.rejects] == [(4, "bad_number")]
+    assert len(rows) == 1 and report.rows_read == 2
+
+
+def test_blocks_of_any_size_give_the_same_rows_and_rejects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Blocks parse on several threads; cutting the file anywhere changes nothing: every
+    kind of reject keeps its physical line and the first of a repeated key wins."""
+    good = [
+        GOOD.replace("12/09/2018 5:00", f"{d:02d}/09/2018 {h}:00")
+        for d in (1, 2)
+        for h in range(12)
+    ]
+    body = [
+        *good[:5], "", good[2], "1,2", '"ab,c', GOOD.replace("7,kwh", "1e400,kwh"),
+        *good[5:15], "   ", GOOD.replace("7,kwh", "x,kwh"), "\x00", *good[15:],
+    ]  # fmt: skip
+    data = "\n".join([TOUB_HEAD, *body]).encode() + b"\n\xe9,\n"
+    whole = parse(data)
+    assert sorted((r.line, r.rule) for r in whole[0].rejects) == [
+        (8, "duplicate_key"), (9, "wrong_field_count"), (10, "bad_quote"), (11, "bad_number"),
+        (23, "bad_number"), (24, "control_character"), (34, "bad_encoding"),
+    ]  # fmt: skip
+    import wattlake.sources.meter_files.parse as parse_mod
+
+    for size in (1, 90, 300, 1000):
+        monkeypatch.setattr(parse_mod, "BLOCK_SIZE", size)
+        report, rows, _ = parse(data)
+        assert [(r.line, r.rule, r.raw) for r in report.rejects] == [
+            (r.line, r.rule, r.raw) for r in whole[0].rejects
+        ]
+        assert rows == whole[1] and report.rows_read == whole[0].rows_read
+
+
 def test_unknown_header_names_the_expected_ones() -> None:
     with pytest.raises(InputError) as err:
         parse("a,b,c\n1,2,3\n")

@@ -122,15 +122,9 @@ def test_failure_mid_load_leaves_the_warehouse_as_before(
     import wattlake.sources.meter_files.parse as parse_mod
 
     monkeypatch.setattr("wattlake.pipeline.UPSERT_ROWS", 100)
-    monkeypatch.setattr(parse_mod, "BATCH_ROWS", 1000)
-
-    old = parse_mod.BLOCK_SIZE
-    parse_mod.BLOCK_SIZE = 16 * 1024
-    try:
-        broken = dataclasses.replace(SPEC, parser_for=lambda name: exploding)
-        run, _ = runner.ingest_files(broken, [big])
-    finally:
-        parse_mod.BLOCK_SIZE = old
+    monkeypatch.setattr(parse_mod, "BLOCK_SIZE", 16 * 1024)
+    broken = dataclasses.replace(SPEC, parser_for=lambda name: exploding)
+    run, _ = runner.ingest_files(broken, [big])
     assert run.failed_steps and "connection lost" in (run.failed_steps[0].error or "")
     assert snapshot(runner) == before
     # Not marked loaded: the next run loads it.

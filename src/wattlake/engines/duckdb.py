@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,13 +47,34 @@ class DuckDBTx:
     batch keeps its last occurrence. DuckDB writes a large transaction's row groups to the
     database file as they fill (unreferenced until the commit), so memory stays bounded by
     ``memory_limit`` and a crash before the commit leaves none of them.
+
+    The rows this transaction wrote itself are ruled out without a scan when it can: for
+    batches shaped as time series (see :func:`series_runs`) it keeps each series' time span,
+    and a batch whose spans miss them all only asks the committed rows (through a cursor
+    outside the transaction, which does not scan this transaction's own rows). Any SQL run
+    through ``execute`` may have written rows, so after it every batch asks inside.
     """
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        committed: Callable[[], duckdb.DuckDBPyConnection] | None = None,
+    ) -> None:
         self.cur = cur  # this unit of work's cursor, inside its transaction
+        self._committed = committed  # a new cursor outside it (None: always ask inside)
+        self._outside: duckdb.DuckDBPyConnection | None = None
+        # table -> series key -> (first, last) time of each span written; None: not tracked
+        self._spans: dict[str, dict[tuple[Any, ...], list[tuple[int, int]]] | None] = {}
+        self._wrote_sql = False
 
     def execute(self, sql: str, params: Params = None) -> None:
+        self._wrote_sql = True
         self.cur.execute(sql, dict(params) if params else None)
+
+    def close(self) -> None:
+        if self._outside is not None:
+            self._outside.close()
+            self._outside = None
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
         n = int(table.num_rows)
@@ -67,19 +88,23 @@ class DuckDBTx:
             return n
         pk = spec.primary_key
         keys = ", ".join(_q(k) for k in pk)
+        runs = series_runs(spec, table) if n > 1 else None
         if n <= SMALL_ROWS:  # run log, manifest, rejects: checked in Python
             repeats = _repeats_in_python(spec, table)
-        elif series_runs(spec, table) is not None:  # time series as files hold them: no repeats
+        elif runs is not None:  # time series as files hold them: no repeats
             repeats = False
         else:
             sql = f"SELECT count(DISTINCT hash({keys})) FROM {_BATCH}"
             repeats = int(_with_batch(cur, table.select(pk), sql).fetchall()[0][0]) != n
         # Which stored rows could share a key with the batch: those inside its key ranges (a
         # scan DuckDB prunes by zone maps); their own ranges narrow the batch rows to match.
+        reader = self._reader(spec, table, runs)
         ranges, args = _key_ranges(spec, table)
         range_keys = _range_keys(spec, table)
         bounds = ", ".join(f"min(t.{_q(k)}), max(t.{_q(k)})" for k in range_keys)
-        rel = cur.sql(f"SELECT count(*), {bounds} FROM {target} AS t WHERE {ranges}", params=args)
+        rel = reader.sql(
+            f"SELECT count(*), {bounds} FROM {target} AS t WHERE {ranges}", params=args
+        )
         assert rel is not None
         stored: pa.Table = rel.to_arrow_table()
         if stored.column(0)[0].as_py():  # some keys may be stored: delete those rows first
@@ -105,6 +130,44 @@ class DuckDBTx:
             )
         _with_batch(cur, table, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} AS _u")
         return n
+
+    def _reader(
+        self,
+        spec: TableSpec,
+        table: pa.Table,
+        runs: tuple[list[int], list[tuple[Any, ...]]] | None,
+    ) -> duckdb.DuckDBPyConnection:
+        """The cursor to look for stored keys with: outside the transaction when none of the
+        rows it wrote can share a key with ``table`` (then recorded as written), else inside."""
+        spans = self._spans.setdefault(spec.name, {})
+        new = None if runs is None else _series_spans(spec, table, runs)
+        if spans is None or new is None:
+            self._spans[spec.name] = None  # rows of unknown shape written: ask inside from now
+            return self.cur
+        clear = not any(lo <= b and a <= hi for key, lo, hi in new for a, b in spans.get(key, ()))
+        for key, lo, hi in new:
+            spans.setdefault(key, []).append((lo, hi))
+        if not clear or self._wrote_sql or self._committed is None:
+            return self.cur
+        if self._outside is None:
+            self._outside = self._committed()
+        return self._outside
+
+
+def _series_spans(
+    spec: TableSpec, table: pa.Table, runs: tuple[list[int], list[tuple[Any, ...]]]
+) -> list[tuple[tuple[Any, ...], int, int]]:
+    """(series key, first time, last time) of each series of a batch ``series_runs`` proved
+    to be time series (times as integer ticks)."""
+    seq = [k for k in spec.primary_key if not is_text(table.schema.field(k).type)][-1]
+    values = table.column(seq).combine_chunks()
+    ticks = np.asarray(values.to_numpy(zero_copy_only=False))
+    if ticks.dtype.kind in "mM":
+        ticks = ticks.view(np.int64)
+    starts, keys = runs
+    ends = [*starts[1:], len(ticks)]
+    first, last = ticks[starts].tolist(), ticks[np.array(ends) - 1].tolist()
+    return list(zip(keys, first, last, strict=True))
 
 
 def _with_batch(cur: duckdb.DuckDBPyConnection, table: pa.Table, sql: str) -> Any:
@@ -249,11 +312,14 @@ class DuckDBEngine:
         with self._write_lock:
             cur = self._cursor()
             cur.begin()
+            tx = DuckDBTx(cur, self._cursor)
             try:
-                yield DuckDBTx(cur)
+                yield tx
             except BaseException:
+                tx.close()
                 cur.rollback()
                 raise
+            tx.close()
             cur.commit()
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:

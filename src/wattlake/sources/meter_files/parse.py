@@ -4,14 +4,18 @@ The layout is recognised by the header line (not by the file name): LP, TOU layo
 (interval) or TOU layout A (billing registers). A UTF-8 BOM, CRLF line ends and blank lines are
 accepted. Each data row either loads or becomes a reject naming its line, field and rule:
 ``wrong_field_count``, ``missing_field``, ``bad_date``, ``bad_number``, ``bad_integer``,
-``bad_boolean``. Conversion is vectorized (pyarrow.compute); the file is streamed in blocks,
-so memory does not grow with its size.
+``bad_boolean``, ``duplicate_key``. Conversion is vectorized (pyarrow.compute); the file is
+streamed in blocks of whole lines, converted on worker threads and taken back in file order, so
+memory does not grow with its size.
 """
 
 from __future__ import annotations
 
+import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from typing import BinaryIO
 
@@ -26,11 +30,11 @@ from wattlake.parsing import FileReport, SeenKeys, bad_floats
 from wattlake.sources.meter_files.schema import LAYOUTS, Layout
 from wattlake.tables import LOCAL_TS
 
-# pyarrow's streaming reader reads several blocks ahead, so peak memory follows the block size
-# (measured RSS over a 10M-row file: 180 MB at 1 MiB blocks, 450 MB at 8 MiB); blocks are
-# small and their rows are gathered into batches of BATCH_ROWS before converting.
-BLOCK_SIZE = 1024 * 1024
-BATCH_ROWS = 200_000
+# Blocks of whole lines parsed at a time: WORKERS of them at once (plus one waiting), so peak
+# memory follows the block size, not the file's; large enough that the fixed cost per block
+# (a few dozen Arrow calls) is small.
+BLOCK_SIZE = 4 * 1024 * 1024
+WORKERS = max(2, min(4, os.cpu_count() or 1))
 TIME_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 OLE_ZERO = "30/12/1899 00:00:00"  # "no time" in the exporting system
 _NUMBER_RE = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -64,7 +68,10 @@ def parse_meter_file(
 
     Lines go through :class:`~wattlake.csvlines.CleanLines` first (encoding, NUL, stray
     quotes, over-long lines: each costs its own line); ``encoding`` is the files' declared
-    encoding (``WATTLAKE_METER_ENCODING``) unless a BOM says otherwise."""
+    encoding (``WATTLAKE_METER_ENCODING``) unless a BOM says otherwise. Blocks of whole lines
+    are read and converted on ``WORKERS`` threads at once (pyarrow runs without the GIL); the
+    results are taken in file order, which gives each block its first line number and lets
+    the first occurrence of a key win."""
     clean = CleanLines(
         stream,
         report,
@@ -73,34 +80,74 @@ def parse_meter_file(
         markers=True,
     )
     layout = detect_layout(clean.header, report.source_file)
-    stream = clean  # type: ignore[assignment]
-    invalid: list[int] = []  # physical line numbers of rows pyarrow could not split
-    # pyarrow calls on_invalid from its own thread: it only queues; the report is filled here.
-    markers: deque[int] = deque()  # lines CleanLines rejected (handed on as MARKER)
-    unsplit: deque[tuple[int, str]] = deque()  # lines with a wrong field count
+    # a key repeated within the file is rejected as duplicate_key (the first one loads)
+    identity = tuple(k for k in layout.table.primary_key if k in layout.fields)
+    seen = SeenKeys(
+        tuple(k for k in identity if k != layout.timestamp_field), layout.timestamp_field
+    )
+    line = 1  # physical lines before the next block (the header is line 1)
+    for block in _parsed(clean.blocks(BLOCK_SIZE), layout, timezone):
+        out = _take(block, line, layout, report, clean, seen)
+        line += block.lines
+        if out is not None and out.num_rows:
+            yield layout.table.name, out
+    clean.place_rest()
+
+
+def _parsed(blocks: Iterator[bytes], layout: Layout, timezone: str) -> Iterator[_Block]:
+    """``blocks`` parsed, in order: up to WORKERS at once (a file of one block: no threads)."""
+    first = next(blocks, None)
+    second = None if first is None else next(blocks, None)
+    if first is None or second is None:
+        if first is not None:
+            yield _parse_block(first, layout, timezone)
+        return
+    pool = ThreadPoolExecutor(WORKERS, "wattlake-parse")
+    pending: deque[Future[_Block]] = deque(
+        pool.submit(_parse_block, data, layout, timezone) for data in (first, second)
+    )
+    try:
+        while pending:
+            while len(pending) <= WORKERS and (data := next(blocks, None)) is not None:
+                pending.append(pool.submit(_parse_block, data, layout, timezone))
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _Block:
+    """A block of lines parsed and converted (line numbers relative to the block: 1 = its
+    first line); nothing shared is touched, so blocks convert in parallel."""
+
+    lines: int  # physical lines in the block
+    markers: list[int]  # lines CleanLines rejected (MARKER lines), in order
+    unsplit: list[tuple[int, str]]  # lines with a wrong field count
+    rows_read: int  # data rows (not blank) pyarrow split
+    rejects: list[tuple[int, str, str, str]]  # (line, field, rule, raw) of failed checks
+    table: pa.Table | None  # the rows that passed, in the table's schema
+    line_of: np.ndarray | None  # block line of each row of ``table``
+    raw: Callable[[int], str] | None  # raw text of the passing row i, for duplicate rejects
+
+
+def _parse_block(data: bytes, layout: Layout, timezone: str) -> _Block:
+    invalid: list[int] = []  # lines pyarrow could not split (all of them move later rows)
+    markers: list[int] = []
+    unsplit: list[tuple[int, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         number = row.number or 0
+        invalid.append(number)
         if row.text == "\x00":  # a line CleanLines rejected
-            invalid.append(number)
             markers.append(number)
-        elif row.text.strip():
-            invalid.append(number)
+        elif row.text.strip():  # (a line of only spaces is blank: not data)
             unsplit.append((number, row.text))
         return "skip"
 
-    def drain() -> None:
-        while markers:
-            clean.place(markers.popleft())
-        while unsplit:
-            number, text = unsplit.popleft()
-            report.rows_read += 1
-            report.reject(number, None, "wrong_field_count", text)
-
-    reader = pacsv.open_csv(
-        stream,
+    table = pacsv.read_csv(
+        pa.py_buffer(data),
         read_options=pacsv.ReadOptions(
-            column_names=list(layout.fields), skip_rows=1, block_size=BLOCK_SIZE, use_threads=False
+            column_names=list(layout.fields), block_size=len(data) + 1, use_threads=False
         ),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
@@ -109,50 +156,58 @@ def parse_meter_file(
             quoted_strings_can_be_null=False,
         ),
     )
-    offset = 0  # rows of the reader converted so far
-    # a key repeated within the file is rejected as duplicate_key (the first one loads)
-    identity = tuple(k for k in layout.table.primary_key if k in layout.fields)
-    seen = SeenKeys(
-        tuple(k for k in identity if k != layout.timestamp_field), layout.timestamp_field
-    )
-    for table in _gather(reader, BATCH_ROWS):
-        drain()
-        lines = _lines(offset, table.num_rows, invalid)
-        offset += table.num_rows
-        out = _convert(table, lines, layout, report, timezone, seen)
-        if out is not None and out.num_rows:
-            yield layout.table.name, out
-    drain()
-    clean.place_rest()
+    block = _Block(table.num_rows + len(invalid), markers, unsplit, 0, [], None, None, None)
+    if table.num_rows:
+        _convert(table, _lines(table.num_rows, invalid), layout, timezone, block)
+    return block
 
 
-def _gather(reader: pacsv.CSVStreamingReader, rows: int) -> Iterator[pa.Table]:
-    """The reader's record batches, gathered into tables of about ``rows`` rows."""
-    pending: list[pa.RecordBatch] = []
-    size = 0
-    for batch in reader:
-        pending.append(batch)
-        size += batch.num_rows
-        if size >= rows:
-            yield pa.Table.from_batches(pending)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending)
+def _take(
+    block: _Block,
+    line: int,
+    layout: Layout,
+    report: FileReport,
+    clean: CleanLines,
+    seen: SeenKeys,
+) -> pa.Table | None:
+    """Record ``block``'s rejects (its first line is ``line + 1``) in line order, drop the rows
+    whose key an earlier row had, and return the rest."""
+    rejects: list[tuple[int, str | None, str, str]] = [
+        (n, None, *clean.marker()) for n in block.markers
+    ]
+    rejects += [(n, None, "wrong_field_count", text) for n, text in block.unsplit]
+    rejects += block.rejects
+    report.rows_read += block.rows_read + len(block.markers) + len(block.unsplit)
+    table = block.table
+    if table is not None and block.line_of is not None and block.raw is not None:
+        repeats = seen.repeats(table)
+        if repeats.any():
+            for i in np.flatnonzero(repeats).tolist():
+                n = int(block.line_of[i])
+                rejects.append((n, layout.timestamp_field, "duplicate_key", block.raw(i)))
+            table = table.filter(pa.array(~repeats))
+    rejects.sort(key=lambda r: r[0])
+    for n, field, rule, raw in rejects:
+        report.reject(line + n, field, rule, raw)
+    if table is None or not table.num_rows:
+        return None
+    table = table.append_column("_source_file", _constant(report.source_file, table.num_rows))
+    return layout.table.conform(table)
 
 
-def _lines(offset: int, n: int, invalid: list[int]) -> pa.Array:
-    """Physical line numbers of reader rows ``offset .. offset+n`` (header is line 1).
+def _lines(n: int, invalid: list[int]) -> np.ndarray:
+    """Block line numbers (1-based) of the ``n`` rows pyarrow split.
 
-    Rows pyarrow could not split (``invalid``, physical line numbers) are missing from the
-    reader's output, so each one at or before a row's line pushes that row one line down:
-    the j-th invalid line s_j shifts every reader row i >= s_j - 2 - j.
+    Rows pyarrow could not split (``invalid``, block line numbers) are missing from its
+    output, so each one at or before a row's line pushes that row one line down: the j-th
+    invalid line s_j shifts every row i >= s_j - 1 - j.
     """
-    rows = np.arange(offset, offset + n, dtype=np.int64)
+    rows = np.arange(n, dtype=np.int64)
     if not invalid:
-        return pa.array(rows + 2)
+        return rows + 1
     skipped = np.array(sorted(invalid), dtype=np.int64)
-    thresholds = skipped - 2 - np.arange(len(skipped))
-    return pa.array(rows + 2 + np.searchsorted(thresholds, rows, side="right"))
+    thresholds = skipped - 1 - np.arange(len(skipped))
+    return rows + 1 + np.searchsorted(thresholds, rows, side="right")
 
 
 def _empty(a: pa.Array) -> pa.Array:
@@ -160,13 +215,9 @@ def _empty(a: pa.Array) -> pa.Array:
 
 
 def _convert(
-    table: pa.Table,
-    lines: pa.Array,
-    layout: Layout,
-    report: FileReport,
-    timezone: str,
-    seen: SeenKeys,
-) -> pa.Table | None:
+    table: pa.Table, lines: np.ndarray, layout: Layout, timezone: str, block: _Block
+) -> None:
+    """Check and convert the rows of ``table`` into ``block`` (rejects, passing rows)."""
     cols = {name: table.column(name).combine_chunks() for name in layout.fields}
     # Blank lines arrive as rows whose every field is empty: they are not data.
     blank = _empty(cols[layout.fields[0]])
@@ -176,21 +227,23 @@ def _convert(
     n_rows = len(blank)
     n_blank = pc.sum(blank).as_py() or 0
     n_data = n_rows - n_blank
-    report.rows_read += n_data
+    block.rows_read = n_data
     if n_data == 0:
-        return None
+        return
     if n_blank:
         data = pc.invert(blank)
         cols = {k: pc.filter(v, data) for k, v in cols.items()}
-        lines = pc.filter(lines, data)
+        lines = lines[data.to_numpy(zero_copy_only=False)]
 
     checks: list[tuple[str, str, pa.Array]] = []  # (field, rule, bad mask)
     out: dict[str, pa.Array] = {}
     for f in layout.required:
         checks.append((f, "missing_field", _empty(cols[f])))
-    ts, bad = _timestamps(cols[layout.timestamp_field], optional=False)
-    out[layout.timestamp_field] = ts
-    checks.append((layout.timestamp_field, "bad_date", bad))
+    ts_field = layout.timestamp_field
+    local, bad, utc = _reading_times(cols[ts_field], timezone)
+    out[ts_field] = local
+    out[ts_field.replace("_local", "_utc")] = utc
+    checks.append((ts_field, "bad_date", bad))
     for f in layout.optional_timestamps:
         ts, bad = _timestamps(cols[f], optional=True)
         out[f] = ts
@@ -209,50 +262,56 @@ def _convert(
         bad = pc.invert(pc.is_in(low, pa.array(["true", "false", ""])))
         checks.append((f, "bad_boolean", bad))
 
+    def raw(i: int) -> str:
+        return ",".join(cols[c][i].as_py() for c in layout.fields)
+
     ok: pa.Array | None = None  # None: every row so far is fine
     for f, rule, mask in checks:
         hit = pc.fill_null(mask, False)
         if ok is not None:
             hit = pc.and_(hit, ok)
         if pc.any(hit).as_py():
-            idx = pc.indices_nonzero(hit).to_pylist()
-            for i in idx:
-                raw = ",".join(cols[c][i].as_py() for c in layout.fields)
-                report.reject(lines[i].as_py(), f, rule, raw)
+            for i in pc.indices_nonzero(hit).to_pylist():
+                block.rejects.append((int(lines[i]), f, rule, raw(i)))
             not_hit = pc.invert(hit)
             ok = not_hit if ok is None else pc.and_(ok, not_hit)
 
     for f in layout.fields:
         if f not in out:
             out[f] = cols[f]
-    ts_field = layout.timestamp_field
-    local = out[ts_field]
-    out[ts_field.replace("_local", "_utc")] = pc.assume_timezone(
-        local, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
-    )
     out["local_date"] = pc.cast(local, pa.date32())
     if layout.table.name == "meter_reads":
         out["layout"] = _constant(layout.name, n_data)
-    out["_source_file"] = _constant(report.source_file, n_data)
     result = pa.table(out)
-    kept = None if ok is None else pc.indices_nonzero(ok)
-    if kept is not None:
+    if ok is not None:
+        kept = pc.indices_nonzero(ok).to_numpy()
         result = result.filter(ok)
-    repeats = seen.repeats(result)
-    if repeats.any():
-        where = np.flatnonzero(repeats)
-        rows = where if kept is None else kept.to_numpy()[where]
-        for i in rows.tolist():
-            raw = ",".join(cols[c][i].as_py() for c in layout.fields)
-            report.reject(lines[i].as_py(), layout.timestamp_field, "duplicate_key", raw)
-        result = result.filter(pa.array(~repeats))
-    return layout.table.conform(result)
+        lines = lines[kept]
+        block.raw = lambda i: raw(int(kept[i]))
+    else:
+        block.raw = raw
+    block.table, block.line_of = result, lines
 
 
 def _constant(value: str, n: int) -> pa.Array:
     """``value`` repeated ``n`` times (dictionary-decoded: far cheaper than a Python list)."""
     indices = pa.array(np.zeros(n, dtype=np.int32))
     return pa.DictionaryArray.from_arrays(indices, pa.array([value])).cast(pa.string())
+
+
+def _reading_times(values: pa.Array, timezone: str) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(local timestamps, bad mask, UTC instants) of a row's reading time. Files repeat each
+    time for every meter and data type, so each distinct text is parsed once."""
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary
+    if 2 * len(distinct) > len(values):  # mostly distinct: parsing them all is cheaper
+        distinct, encoded = values, None
+    local, bad = _timestamps(distinct, optional=False)
+    utc = pc.assume_timezone(local, timezone=timezone, ambiguous="earliest", nonexistent="earliest")
+    if encoded is None:
+        return local, bad, utc
+    idx = encoded.indices
+    return pc.take(local, idx), pc.take(bad, idx), pc.take(utc, idx)
 
 
 def _timestamps(values: pa.Array, *, optional: bool) -> tuple[pa.Array, pa.Array]:
