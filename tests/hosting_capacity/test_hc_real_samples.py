@@ -4,7 +4,6 @@ notes state, and zero unexplained rejects. Skipped when the samples are not pres
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import duckdb
 import pytest
