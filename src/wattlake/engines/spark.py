@@ -508,7 +508,12 @@ class SparkEngine:
         if self._only_new(tx, table, ops, part, touched):
             # Fast path (a backfill of new days): nothing to merge with, nothing to dedupe.
             paths = [self.store.to_url(p) for op in ups for p in op.paths]
-            out = self.spark.read.schema(schema).parquet(*paths).drop(ORD).select(*[f.name for f in meta.storage_schema])
+            out = (
+                self.spark.read.schema(schema)
+                .parquet(*paths)
+                .drop(ORD)
+                .select(*[f.name for f in meta.storage_schema])
+            )
             if part is None:
                 out.coalesce(self.spark.sparkContext.defaultParallelism).write.parquet(url)
             else:
@@ -644,7 +649,8 @@ def _commit_order(data: dict[str, list[Op]]) -> list[str]:
         if state.get(t) == 1:
             cycle = " -> ".join([*path[path.index(t) :], t])
             raise WarehouseError(
-                f"INSERT … SELECT statements in one transaction read each other's tables ({cycle})",
+                f"INSERT … SELECT statements in one transaction read each other's tables "
+                f"(a cycle: {cycle})",
                 hint="run them in separate transactions",
             )
         state[t] = 1
