@@ -16,6 +16,13 @@ The split:
   rows, written by one Spark job with dynamic partition overwrite into a staging folder, then
   each touched partition folder is swapped in by rename. A failed task fails the job before
   any swap: no partition is ever half written, and re-running a load is idempotent.
+* **INSERT INTO t SELECT …** in a transaction (SCADA's incremental gold) is a second phase of
+  the commit: the tables its SELECT reads are rewritten to staging first, the SELECT runs on
+  their post-transaction state (live partitions not rewritten + the staged ones), its result
+  is staged as a batch of ``t``, then ``t`` is rewritten; all swaps still come after every
+  job. A cycle between INSERTs, a self-read and other statements are refused.
+* **Group commit** (``group_commit = True``): the Runner loads several parsed files in one
+  transaction; :meth:`SparkTx.unit` drops one failing file's part of it.
 * **Control tables** (``runs``, ``run_steps``, ``rejects``, ``state``, ``lake_manifest``,
   ``run_leases``) need real transactions: they live in the control database. Statements are
   routed by the tables they name (sqlglot). A transaction commits the data first, then the
