@@ -542,6 +542,8 @@ def test_insert_select_sees_the_transactions_other_tables(spark_engine: Any) -> 
         tx.execute("DELETE FROM wl_test_daily WHERE day >= $d", {"d": dt.date(2025, 1, 2)})
         tx.execute(summary, {"d": dt.date(2025, 1, 2)})
     assert spark_engine.query("SELECT * FROM wl_test_daily ORDER BY day").to_pylist() == got
+    spark_engine.execute(summary, {"d": dt.date(2030, 1, 1)})  # a SELECT with no rows
+    assert spark_engine.query("SELECT * FROM wl_test_daily ORDER BY day").to_pylist() == got
 
 
 @pytest.mark.parametrize(

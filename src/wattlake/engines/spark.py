@@ -488,21 +488,19 @@ class SparkEngine:
         live = self.frame(table, storage=True)
         ups = [op for op in ops if op.kind == "up"]
         dels = [op for op in ops if op.kind == "del"]
-        batches = [
-            self.spark.read.schema(schema).parquet(*map(self.store.to_url, op.paths)) for op in ups
-        ]
+        paths = [self.store.to_url(p) for op in ups for p in op.paths]
+        # all staged rows in one read: each carries its input position (_wl_ord)
+        batch = self.spark.read.schema(schema).parquet(*paths) if paths else None
         # Which partitions change: those of the batches and those holding rows a DELETE hits.
         if part is None:
             touched: list[Any] | None = None
-            changes = bool(batches) or any(self._matches(live, d.sql, d.params) for d in dels)
-            if not changes:
+            if batch is None and not (dels and self._hit(live, dels).limit(1).count()):
                 return None
             current = live
         else:
             values: set[Any] = set().union(*(op.days for op in ups))
-            for d in dels:
-                hit = self._where(live, d.sql, d.params).select(part).distinct().collect()
-                values |= {r[0] for r in hit}
+            if dels:  # one job for all the DELETEs (a group commit has one per file)
+                values |= {r[0] for r in self._hit(live, dels).select(part).distinct().collect()}
             if not values:
                 return None
             touched = sorted(values, key=lambda v: (v is None, v))
@@ -514,13 +512,8 @@ class SparkEngine:
         url = self.store.url("_staging", tx.id, "out", table)
         if self._only_new(tx, table, ops, part, touched):
             # Fast path (a backfill of new days): nothing to merge with, nothing to dedupe.
-            paths = [self.store.to_url(p) for op in ups for p in op.paths]
-            out = (
-                self.spark.read.schema(schema)
-                .parquet(*paths)
-                .drop(ORD)
-                .select(*[f.name for f in meta.storage_schema])
-            )
+            assert batch is not None
+            out = batch.drop(ORD).select(*[f.name for f in meta.storage_schema])
             if part is None:
                 out.coalesce(self.spark.sparkContext.defaultParallelism).write.parquet(url)
             else:
@@ -530,10 +523,10 @@ class SparkEngine:
         # surviving rows recorded before it that it matches: the result of applying the ops
         # one after another.
         df = current.withColumn(ORD, F.lit(-1).cast("long"))
-        for b in batches:
-            df = df.unionByName(b)
+        if batch is not None:
+            df = df.unionByName(batch)
         keys = list(meta.primary_key)
-        if keys and batches:  # existing rows alone have distinct keys
+        if keys and batch is not None:  # existing rows alone have distinct keys
             latest = Window.partitionBy(*keys).orderBy(F.col(ORD).desc())
             df = df.withColumn("_wl_rn", F.row_number().over(latest))
             df = df.where("_wl_rn = 1").drop("_wl_rn")
@@ -571,8 +564,13 @@ class SparkEngine:
         finally:
             self.spark.catalog.dropTempView(view)
 
-    def _matches(self, df: Any, cond: str, params: dict[str, Any] | None) -> bool:
-        return bool(self._where(df, cond, params).limit(1).count())
+    def _hit(self, df: Any, dels: list[Op]) -> Any:
+        """The rows of ``df`` that any of the DELETEs ``dels`` match."""
+        hits = [self._where(df, d.sql, d.params) for d in dels]
+        out = hits[0]
+        for h in hits[1:]:
+            out = out.unionByName(h)
+        return out
 
     def _swap(self, table: str, staged: str, part: str | None, touched: list[Any] | None) -> None:
         """Move the staged partitions into place (each by rename); swapped-out ones go to
