@@ -11,7 +11,9 @@ parser for an artifact). The :class:`Runner` does the rest the same way for ever
 * ``build_gold`` rebuilds the gold models.
 
 Each artifact loads in one transaction (silver rows, its rejects and its manifest mark): a
-failure leaves the warehouse as it was. An artifact whose sha256 is already loaded is skipped
+failure leaves the warehouse as it was. (An engine whose commits are expensive says
+``group_commit = True``; several artifacts then share one transaction, each still its own step,
+see :meth:`Runner.load_many`.) An artifact whose sha256 is already loaded is skipped
 unless ``force``.
 """
 
