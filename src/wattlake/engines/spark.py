@@ -435,7 +435,8 @@ class SparkEngine:
         path = f"{tx.stage}/in/{table}/{name}"
         days: set[Any] = set()
         if meta.partition_by:
-            staged = self.spark.read.parquet(self.store.to_url(path))
+            schema = spark_schema(meta.storage_schema.append(pa.field(ORD, pa.int64())))
+            staged = self.spark.read.schema(schema).parquet(self.store.to_url(path))
             days = {r[0] for r in staged.select(meta.partition_by).distinct().collect()}
         return Op("up", op.ord, [path], days)
 
