@@ -11,7 +11,9 @@ parser for an artifact). The :class:`Runner` does the rest the same way for ever
 * ``build_gold`` rebuilds the gold models.
 
 Each artifact loads in one transaction (silver rows, its rejects and its manifest mark): a
-failure leaves the warehouse as it was. An artifact whose sha256 is already loaded is skipped
+failure leaves the warehouse as it was. (An engine whose commits are expensive says
+``group_commit = True``; several artifacts then share one transaction, each still its own step,
+see :meth:`Runner.load_many`.) An artifact whose sha256 is already loaded is skipped
 unless ``force``.
 """
 
@@ -21,11 +23,13 @@ import io
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 import pyarrow as pa
 
@@ -34,12 +38,13 @@ from wattlake.engines import Engine, Tx, connect
 from wattlake.errors import InputError, LakeError, WattlakeError
 from wattlake.lake import Artifact, Lake, Manifest, sha256_file
 from wattlake.parsing import FileReport, Parser
-from wattlake.runs import Run, RunLog
-from wattlake.tables import TableSpec
+from wattlake.runs import Run, RunCancelled, RunLog, Step
+from wattlake.tables import TableSpec, utcnow
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 UPSERT_ROWS = 250_000  # parser batches are gathered up to this many rows per upsert
+GROUP_FILES = 32  # artifacts per transaction on engines that prefer group commits
 
 
 @dataclass(frozen=True)
@@ -122,11 +127,10 @@ class Runner:
                 if run.steps[-1].status == "ok":
                     stored.append(artifact)
             parsers = self.parse_ahead(spec, stored, force=force)
-            for i, artifact in enumerate(stored):
-                parser = parsers.get((artifact.key, artifact.sha256))
-                reports.append(self.load_artifact(spec, run, artifact, force=force, parser=parser))
+            for i, (report, _ok) in enumerate(self.load_many(spec, run, stored, force, parsers)):
+                reports.append(report)
                 if progress:
-                    progress(artifact.key, i + 1, len(stored))
+                    progress(report.source_file, i + 1, len(stored))
             # With replace_by_file a reload that loads no rows still deleted the earlier ones.
             replaced = spec.replace_by_file and any(not r.skipped for r in reports)
             if any(r.rows_loaded for r in reports) or replaced or force:
@@ -176,13 +180,28 @@ class Runner:
             # A key with no loaded version is new: it is hashed while copied into bronze.
             known = [p for p, k in zip(files, keys, strict=True) if k in loaded]
             shas = {} if force else hash_files(known if spec.replace_by_file else files)
-            changed = False
-            for i, (path, key) in enumerate(zip(files, keys, strict=True)):
-                report, ok = self._sync_file(spec, run, path, key, scope, loaded, shas.get(path))
+            changed, done = False, 0
+            stored: dict[int, Artifact] = {}  # index in result.reports -> artifact to load
+            for path, key in zip(files, keys, strict=True):
+                report, artifact = self._sync_file(
+                    spec, run, path, key, scope, loaded, shas.get(path)
+                )
+                if artifact is not None:
+                    stored[len(result.reports)] = artifact
+                elif progress:
+                    done += 1
+                    progress(key, done, len(files))
                 result.reports.append(report)
+            # Stored first, then parsed at once where the engine can, then loaded.
+            todo = list(stored.values())
+            parsers = self.parse_ahead(spec, todo, force=True)
+            loads = self.load_many(spec, run, todo, True, parsers)
+            for i, (report, ok) in zip(stored, loads, strict=True):
+                result.reports[i] = report
                 changed = changed or ok
                 if progress:
-                    progress(key, i + 1, len(files))
+                    done += 1
+                    progress(report.source_file, done, len(files))
             present = {r.source_file for r in result.reports}
             for key, versions in sorted(loaded.items()):
                 wanted = only is None or key in only
@@ -230,15 +249,15 @@ class Runner:
         scope: str,
         loaded: dict[str, dict[str, str]],
         sha: str | OSError | None,
-    ) -> tuple[FileReport, bool]:
-        """Store and load one file unless ``sha`` (its hash, None: not hashed, load it) shows
-        the same content is loaded; returns (report, loaded now)."""
+    ) -> tuple[FileReport, Artifact | None]:
+        """Store one file in bronze unless ``sha`` (its hash, None: not hashed, load it) shows
+        the same content is loaded; returns (report, the artifact to load or None)."""
         report = FileReport(key)
         if isinstance(sha, OSError):
             with run.step("bronze", key, reraise=False):
                 raise LakeError(f"cannot read {path}: {sha}") from sha
             report.note = run.steps[-1].error
-            return report, False
+            return report, None
         if sha is None:
             unchanged = False
         elif spec.replace_by_file:
@@ -248,14 +267,13 @@ class Runner:
         if unchanged:
             report.skipped = True
             report.note = "unchanged (same sha256 as the version loaded)"
-            return report, False
+            return report, None
         with run.step("bronze", key, reraise=False), path.open("rb") as fh:
             artifact = self.store(spec, run, key, fh, params={"sync": scope})
         if run.steps[-1].status == "failed":
             report.note = run.steps[-1].error
-            return report, False
-        report = self.load_artifact(spec, run, artifact, force=True)
-        return report, run.steps[-1].status == "ok"
+            return report, None
+        return report, artifact
 
     # -- the shared steps ----------------------------------------------------------------
     def store(
@@ -293,6 +311,30 @@ class Runner:
         parsers: dict[tuple[str, str], Parser] = parse_many(spec.parser_for, self.lake, todo)
         return parsers
 
+    def load_many(
+        self,
+        spec: PipelineSpec,
+        run: Run,
+        artifacts: list[Artifact],
+        force: bool = False,
+        parsers: Mapping[tuple[str, str], Parser] | None = None,
+    ) -> Iterator[tuple[FileReport, bool]]:
+        """Load each artifact (as :meth:`load_artifact`, with its parser from
+        :meth:`parse_ahead` if any), yielding (report, its silver step succeeded). An engine
+        with ``group_commit`` (Spark: a commit costs a job) loads up to GROUP_FILES at a time
+        in one transaction (:meth:`_load_group`)."""
+        parsers = parsers or {}
+        size = GROUP_FILES if getattr(self.engine, "group_commit", False) else 1
+        for start in range(0, len(artifacts), size):
+            group = artifacts[start : start + size]
+            if len(group) > 1:
+                yield from self._load_group(spec, run, group, force, parsers)
+                continue
+            artifact = group[0]
+            parser = parsers.get((artifact.key, artifact.sha256))
+            report = self.load_artifact(spec, run, artifact, force=force, parser=parser)
+            yield report, not report.skipped and run.steps[-1].status == "ok"
+
     def load_artifact(
         self,
         spec: PipelineSpec,
@@ -311,43 +353,12 @@ class Runner:
         commits together or not at all. ``parser`` (from :meth:`parse_ahead`) replaces the
         source's own."""
         report = FileReport(artifact.key)
-        # With replace_by_file only the key's own loaded version counts (a file changed back
-        # to earlier content must load again); otherwise the same bytes under any name do.
-        key = artifact.key if spec.replace_by_file else None
-        if not force and self.manifest.is_loaded(spec.source, artifact.sha256, key):
-            report.skipped = True
-            report.note = "already loaded (same sha256); use --force to reload"
+        if self._skip(spec, artifact, report, force):
             return report
         with run.step("silver", artifact.key, reraise=False) as step:
             parser = parser or spec.parser_for(artifact.name)
             with self.engine.transaction() as tx:
-                if before is not None:
-                    before(tx)
-                if spec.replace_by_file:
-                    for table in spec.tables:
-                        tx.execute(
-                            f'DELETE FROM "{table.name}" WHERE _source_file = $f',
-                            {"f": artifact.key},
-                        )
-                with self.lake.open(artifact) as raw:
-                    stream = (
-                        raw if self.on_bytes is None else _tracked(raw, artifact, self.on_bytes)
-                    )
-                    batches = prefetch(coalesce(parser(stream, report), UPSERT_ROWS))
-                    for table_name, batch in batches:
-                        report.rows_loaded += tx.upsert(spec.table(table_name), batch)
-                if not report.balanced:
-                    raise WattlakeError(
-                        f"{artifact.key}: {report.rows_read} rows read but "
-                        f"{report.rows_loaded} loaded + {report.rows_rejected} rejected",
-                        hint="this is a bug in the parser; please report it with the file",
-                    )
-                if also is not None:
-                    also(tx)
-                self.runs.write_rejects(tx, run.run_id, report.rejects)
-                self.manifest.mark_loaded(tx, artifact)
-                if spec.replace_by_file:  # this version is now the only one of the key in silver
-                    self.manifest.unmark(tx, spec.source, artifact.key, keep_sha256=artifact.sha256)
+                self._fill(tx, spec, run, artifact, report, parser, before, also)
             step.rows_read = report.rows_read
             step.rows_loaded = report.rows_loaded
             step.rows_rejected = report.rows_rejected
@@ -355,6 +366,110 @@ class Runner:
             report.note = run.steps[-1].error
             report.rows_loaded = 0
         return report
+
+    def _skip(
+        self, spec: PipelineSpec, artifact: Artifact, report: FileReport, force: bool
+    ) -> bool:
+        # With replace_by_file only the key's own loaded version counts (a file changed back
+        # to earlier content must load again); otherwise the same bytes under any name do.
+        key = artifact.key if spec.replace_by_file else None
+        if not force and self.manifest.is_loaded(spec.source, artifact.sha256, key):
+            report.skipped = True
+            report.note = "already loaded (same sha256); use --force to reload"
+            return True
+        return False
+
+    def _fill(
+        self,
+        tx: Tx,
+        spec: PipelineSpec,
+        run: Run,
+        artifact: Artifact,
+        report: FileReport,
+        parser: Parser,
+        before: Callable[[Tx], None] | None = None,
+        also: Callable[[Tx], None] | None = None,
+    ) -> None:
+        """The work of loading one artifact, in ``tx``: its rows, rejects and manifest mark."""
+        if before is not None:
+            before(tx)
+        if spec.replace_by_file:
+            for table in spec.tables:
+                tx.execute(
+                    f'DELETE FROM "{table.name}" WHERE _source_file = $f', {"f": artifact.key}
+                )
+        with self.lake.open(artifact) as raw:
+            stream = raw if self.on_bytes is None else _tracked(raw, artifact, self.on_bytes)
+            batches = prefetch(coalesce(parser(stream, report), UPSERT_ROWS))
+            for table_name, batch in batches:
+                report.rows_loaded += tx.upsert(spec.table(table_name), batch)
+        if not report.balanced:
+            raise WattlakeError(
+                f"{artifact.key}: {report.rows_read} rows read but "
+                f"{report.rows_loaded} loaded + {report.rows_rejected} rejected",
+                hint="this is a bug in the parser; please report it with the file",
+            )
+        if also is not None:
+            also(tx)
+        self.runs.write_rejects(tx, run.run_id, report.rejects)
+        self.manifest.mark_loaded(tx, artifact)
+        if spec.replace_by_file:  # this version is now the only one of the key in silver
+            self.manifest.unmark(tx, spec.source, artifact.key, keep_sha256=artifact.sha256)
+
+    def _load_group(
+        self,
+        spec: PipelineSpec,
+        run: Run,
+        group: list[Artifact],
+        force: bool,
+        parsers: Mapping[tuple[str, str], Parser],
+    ) -> list[tuple[FileReport, bool]]:
+        """Load ``group`` in one transaction, each file still its own silver step (with its
+        rejects and manifest mark). A file that fails is dropped from the transaction alone
+        (``tx.unit()``); if the commit fails, every file of the group is recorded failed."""
+        if run.cancel is not None and run.cancel.is_set():
+            raise RunCancelled(f"run {run.run_id} was asked to stop before loading {group[0].key}")
+        reports: list[FileReport] = []
+        steps: list[tuple[Step, FileReport, datetime, float]] = []
+        seen: set[tuple[str, str | None]] = set()
+        t_commit = time.perf_counter()
+        try:
+            with self.engine.transaction() as tx:
+                for artifact in group:
+                    report = FileReport(artifact.key)
+                    reports.append(report)
+                    ident = (artifact.sha256, artifact.key if spec.replace_by_file else None)
+                    if (ident in seen and not force) or self._skip(spec, artifact, report, force):
+                        report.skipped = True
+                        report.note = "already loaded (same sha256); use --force to reload"
+                        continue
+                    seen.add(ident)
+                    step, started, t0 = Step("silver", artifact.key), utcnow(), time.perf_counter()
+                    try:
+                        with cast(Any, tx).unit():
+                            parser = parsers.get((artifact.key, artifact.sha256))
+                            parser = parser or spec.parser_for(artifact.name)
+                            self._fill(tx, spec, run, artifact, report, parser)
+                        step.rows_read = report.rows_read
+                        step.rows_loaded = report.rows_loaded
+                        step.rows_rejected = report.rows_rejected
+                    except Exception as exc:
+                        step.status, step.error = "failed", f"{type(exc).__name__}: {exc}"
+                    steps.append((step, report, started, time.perf_counter() - t0))
+                t_commit = time.perf_counter()
+        except Exception as exc:  # the commit failed: none of the group is in silver
+            for step, _report, _started, _seconds in steps:
+                if step.status == "ok":
+                    step.status, step.error = "failed", f"{type(exc).__name__}: {exc}"
+                    step.rows_read = step.rows_loaded = step.rows_rejected = 0
+        share = (time.perf_counter() - t_commit) / max(1, len(steps))  # the commit's cost
+        for step, report, started, seconds in steps:
+            run.steps.append(step)
+            run.log.record_step(run, len(run.steps), step, started, seconds + share)
+            if step.status == "failed":
+                report.note, report.rows_loaded = step.error, 0
+        ok = {id(r) for s, r, _a, _b in steps if s.status == "ok"}
+        return [(r, id(r) in ok) for r in reports]
 
     def build_gold(self, spec: PipelineSpec, run: Run) -> None:
         for model in spec.models:

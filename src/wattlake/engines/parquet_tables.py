@@ -62,8 +62,11 @@ class TableStore:
         return "/".join((self.root, *parts))
 
     def url(self, *parts: str) -> str:
-        """A path as Spark/Hadoop (``s3a://``) or DuckDB (``s3://``) want it."""
-        p = self.path(*parts)
+        """A path under ``tables/`` as Spark/Hadoop (``s3a://``) want it."""
+        return self.to_url(self.path(*parts))
+
+    def to_url(self, p: str) -> str:
+        """A path of this store's filesystem as Spark/Hadoop (``s3a://``) want it."""
         if self.protocol in ("file", "local"):
             return p
         if self.protocol in ("s3", "s3a"):

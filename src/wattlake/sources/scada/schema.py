@@ -33,6 +33,7 @@ SCADA_SAMPLES = TableSpec(
         Column("_source_file", pa.string(), "bronze key of the day's answer"),
     ),
     primary_key=("turbine", "signal", "ts_utc"),
+    partition_by="ts_utc",  # Spark: one partition per UTC day
     doc="One row per turbine, signal and minute, as fetched from the SCADA source API.",
 )
 
@@ -49,6 +50,7 @@ SCADA_10MIN = TableSpec(
         Column("count", pa.int64(), "non-null samples in the bin (missing minutes lower it)"),
     ),
     primary_key=("turbine", "signal", "bucket_start_utc"),
+    partition_by="bucket_start_utc",  # Spark: one partition per UTC day
     doc="10-minute statistics per turbine and signal (gold, model scada_10min).",
 )
 GOLD_COLUMNS = "turbine, signal, bucket_start_utc, mean, min, max, std, count"
