@@ -10,7 +10,7 @@
   those columns in that day are replaced by the answer's, so a corrected day overwrites and a
   re-run (same bytes) changes nothing; in the same transaction the turbine's 10-minute buckets
   covering the day (widened to whole buckets) are recomputed from silver with the
-  ``scada_10min`` model's SQL (DuckDB or PostgreSQL).
+  ``scada_10min`` model's SQL (on Spark: a commit-time phase after silver is staged).
 * **sink** — with a target, the day's statistics are pushed (:mod:`wattlake.sinks.scada_target`):
   one transaction per day; a failed day leaves the target as it was.
 
