@@ -8,8 +8,9 @@ load generator (raw asyncio sockets, HTTP/1.1 keep-alive, ``--connections`` clie
 sending its next request when the previous answer is in) hits every read endpoint in turn for
 ``--seconds`` or ``--max-requests``, whichever comes first. ``/`` (the seed root: no database)
 is the framework's ceiling in the same run; every other figure is shown as a share of it.
-Prints req/s, p50/p99 latency and the server's peak RSS; deletes its temporary folders and
-drops its database.
+Prints req/s, p50/p99 latency, the server's CPU time per request (user + system, all threads:
+steadier than req/s on a shared machine), its peak RSS and the load average; deletes its
+temporary folders and drops its database.
 """
 
 from __future__ import annotations
@@ -51,9 +52,11 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: 
 
 
 async def load(
-    port: int, path: str, connections: int, seconds: float, limit: int
+    port: int, paths: list[str], connections: int, seconds: float, limit: int
 ) -> dict[str, Any]:
-    req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    """``connections`` clients on kept-alive connections, each request the next of ``paths``
+    in turn (so a data endpoint is asked for different nodes, dates, offsets, not one URL)."""
+    reqs = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() for p in paths]
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -64,6 +67,7 @@ async def load(
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < deadline and sent < limit:
+                req = reqs[sent % len(reqs)]
                 sent += 1
                 t0 = time.perf_counter()
                 status = await _get(reader, writer, req)
@@ -78,13 +82,19 @@ async def load(
     latencies.sort()
     n = len(latencies)
     return {
-        "path": path,
+        "path": paths[0] + (f" (+{len(paths) - 1} variants)" if len(paths) > 1 else ""),
         "requests": n,
         "errors": errors,
         "rps": n / elapsed,
         "p50_ms": 1000 * latencies[n // 2] if n else float("nan"),
         "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
     }
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _json(port: int, path: str) -> Any:
@@ -95,35 +105,55 @@ def _json(port: int, path: str) -> Any:
     return r.json()
 
 
-def endpoints(port: int) -> list[str]:
-    """Every read endpoint, with real keys from the demo data."""
-    feeder = _json(port, "/v1/feeders?limit=1&min_max_hc_mw=1")["items"][0]
-    daily = _json(port, "/v1/lmp/daily?limit=1")["items"][0]
-    run_id = _json(port, "/v1/runs?limit=1")[0]["run_id"]
-    meter = "212344545"
-    m = _json(port, f"/v1/meters/{meter}/daily?limit=1")["items"][0]
-    y, mo, d = m["local_date"].split("-")
-    uid = quote(feeder["feeder_uid"], safe=":")
+def endpoints(port: int) -> list[list[str]]:
+    """Every read endpoint, each as the URLs it is asked in turn: real keys from the demo data,
+    varied (nodes, markets, dates, offsets, meters, feeders) so no answer repeats back to back."""
+    feeders = _json(port, "/v1/feeders?limit=8&min_max_hc_mw=1")["items"]
+    daily = _json(port, "/v1/lmp/daily?limit=1000")["items"]
+    nodes = sorted({r["node"] for r in daily})
+    dates = sorted({r["opr_date"] for r in daily})
+    runs = [r["run_id"] for r in _json(port, "/v1/runs?limit=4")]
+    meters = _json(port, "/v1/meters?limit=6")["items"]
+    mdays = {
+        m["meter_code"]: _json(port, f"/v1/meters/{m['meter_code']}/daily?limit=1")["items"][0]
+        for m in meters
+    }
+    ups = [u["usage_point_id"] for u in _json(port, "/v1/usage-points?limit=4")["items"]]
+    turbines = [t["turbine"] for t in _json(port, "/v1/scada/turbines?limit=4")["items"]]
+    uids = [quote(f["feeder_uid"], safe=":") for f in feeders]
+    n = range(8)
+
+    def day(m: str) -> str:
+        y, mo, d = mdays[m]["local_date"].split("-")
+        return f"{d}/{mo}/{y}"
+
     return [
-        "/",
-        "/health",
-        "/v1/lmp/daily",
-        "/get-data?" + f"meter_code={meter}&serial_code={m['serial']}&date_time={d}/{mo}/{y}",
-        "/v1/feeders?limit=100",
-        f"/v1/feeders/{uid}",
-        f"/v1/feeders/{uid}/ders",
-        f"/v1/lmp?node={daily['node']}&limit=100",
-        f"/v1/meters/{meter}/daily?limit=100",
-        "/v1/runs",
-        f"/v1/runs/{run_id}",
-        f"/v1/runs/{run_id}/rejects",
-        "/getFeeders?maxHostingCapacity=5",
-        f"/getDERsForFeeder?feederID={quote(feeder['native_feeder_id'])}",
-        "/row-count",
-        "/time-ranges",
-        "/lmp",
-        f"/lmp/{daily['node']}",
-        f"/lmp/mean/{daily['node']}/monday",
+        ["/"],
+        ["/health"],
+        [f"/v1/lmp/daily?offset={i * 5}" for i in n]
+        + [f"/v1/lmp/daily?node={x}&start={dates[1]}" for x in nodes],
+        [
+            f"/get-data?meter_code={m}&serial_code={d['serial']}&date_time={day(m)}"
+            for m, d in mdays.items()
+        ],
+        [f"/v1/feeders?limit=100&offset={i * 100}" for i in n],
+        [f"/v1/feeders/{u}" for u in uids],
+        [f"/v1/feeders/{u}/ders" for u in uids],
+        [f"/v1/lmp?node={x}&limit=100&offset={o}" for x in nodes for o in (0, 50)],
+        [f"/v1/meters/{m}/daily?limit=100" for m in mdays],
+        [f"/v1/usage-points/{u}/daily?limit=100&offset={o}" for u in ups for o in (0, 20)],
+        [f"/v1/scada/{t}/10min?limit=100&offset={o}" for t in turbines for o in (0, 500)],
+        ["/v1/scada/turbines"],
+        ["/v1/runs"],
+        [f"/v1/runs/{r}" for r in runs],
+        [f"/v1/runs/{r}/rejects" for r in runs],
+        [f"/getFeeders?maxHostingCapacity={x}" for x in (5, 6, 7, 8)],
+        [f"/getDERsForFeeder?feederID={quote(f['native_feeder_id'])}" for f in feeders],
+        ["/row-count"],
+        ["/time-ranges"],
+        ["/lmp"],
+        [f"/lmp/{x}" for x in nodes],
+        [f"/lmp/mean/{x}/{d}" for x in nodes for d in ("monday", "friday")],
     ]
 
 
@@ -174,7 +204,9 @@ def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[d
         results = []
         for path in paths:
             asyncio.run(load(port, path, args.connections, 0.5, 200))  # warm up
+            cpu = _cpu_s(proc.pid)
             r = asyncio.run(load(port, path, args.connections, args.seconds, args.max_requests))
+            r["server_cpu_ms"] = 1000 * (_cpu_s(proc.pid) - cpu) / max(r["requests"], 1)
             results.append({"engine": kind, "code": src or "this", **r})
             print(_row(r, results[0]["rps"]), flush=True)
         rss = _rss_mb(proc.pid)
@@ -202,7 +234,8 @@ def _row(r: dict[str, Any], ceiling: float) -> str:
     share = 100 * r["rps"] / ceiling if ceiling else float("nan")
     return (
         f"  {r['path'][:58]:58} {r['rps']:7.0f} req/s {share:4.0f}%  "
-        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  n={r['requests']}"
+        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+        f"cpu {r['server_cpu_ms']:5.2f} ms/req  n={r['requests']}"
         + (f"  ERRORS={r['errors']}" if r["errors"] else "")
     )
 
@@ -227,7 +260,8 @@ def main() -> None:
         for src in variants:
             print(
                 f"{kind} ({src or 'this checkout'}): {args.connections} keep-alive connections, "
-                f"{args.seconds} s per endpoint"
+                f"{args.seconds} s per endpoint; load average "
+                + " ".join(f"{x:.2f}" for x in os.getloadavg())
             )
             res = bench_engine(kind, src, args)
             ceiling = res[0]["rps"]
