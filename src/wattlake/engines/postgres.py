@@ -210,6 +210,12 @@ class PostgresEngine:
                     f"ALTER TABLE {_q(spec.name)} ADD COLUMN IF NOT EXISTS {_q(col.name)} "
                     f"{sql_type(col.type, 'postgres')}"
                 )
+            for cols in spec.indexes:
+                name = _q("_".join((spec.name, *cols, "idx")))
+                conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON {_q(spec.name)} "
+                    f"({', '.join(map(_q, cols))})"
+                )
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTx]:
