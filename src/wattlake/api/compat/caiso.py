@@ -19,11 +19,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from wattlake.api.deps import RunnerDep
 from wattlake.api.openapi import NOT_FOUND
-from wattlake.api.tabular import fetch_rows
+from wattlake.api.tabular import fetch_rows, json_response
 from wattlake.errors import NotFoundError
 
 router = APIRouter(tags=["compat: CAISO LMP"])
@@ -81,19 +82,22 @@ def regions(runner: RunnerDep) -> dict[str, list[list[str]]]:
     return {"regions": [[n] for (n,) in fetch_rows(runner.engine, sql, DAM)[1]]}
 
 
-@router.get("/lmp/{region}", summary="Every DAM LMP of one node: [{time, node, mw}] by time")
-def lmp_by_region(region: str, runner: RunnerDep) -> list[dict[str, Any]]:
+@router.get(
+    "/lmp/{region}",
+    response_model=list[dict[str, Any]],
+    summary="Every DAM LMP of one node: [{time, node, mw}] by time",
+)
+def lmp_by_region(region: str, runner: RunnerDep) -> Response:
     t = runner.engine.query(
         "SELECT interval_start_utc AS time, node, lmp AS mw FROM lmp "
         "WHERE market = $m AND node = $node ORDER BY interval_start_utc",
         {**DAM, "node": region},
     )
     if not t.num_rows:
-        return []
+        return json_response([])
     seconds = t.column("time").cast(pa.timestamp("s", tz="UTC"), safe=False)  # no fraction
     t = t.set_column(0, "time", pc.strftime(seconds, format=SEED_TIME))
-    records: list[dict[str, Any]] = t.to_pylist()
-    return records
+    return json_response(t.to_pylist())
 
 
 @router.get(
