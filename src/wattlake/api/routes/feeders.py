@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep, require_api_key
 from wattlake.api.openapi import NOT_FOUND
@@ -23,6 +23,7 @@ from wattlake.api.tabular import (
     Page,
     fetch_rows,
     json_items,
+    json_response,
     query_page,
 )
 from wattlake.errors import NotFoundError
@@ -191,7 +192,7 @@ def get_feeder(runner: RunnerDep, feeder_uid: FeederUid) -> Response:
     out["der_by_type"] = by_type
     empty = {"projects": 0, "n_rows": 0, "nameplate_kw": 0.0}
     out["der_totals"] = {s.value: by_status.get(s.value, empty) for s in DerStatus}
-    return JSONResponse(out)
+    return json_response(out)
 
 
 @router.get(
