@@ -7,7 +7,9 @@ throwaway database on 127.0.0.1:5432), ``wattlake serve --port 0`` runs as a sub
 load generator (raw asyncio sockets, HTTP/1.1 keep-alive, ``--connections`` clients each
 sending its next request when the previous answer is in) hits every read endpoint in turn for
 ``--seconds`` or ``--max-requests``, whichever comes first. ``/`` (the seed root: no database)
-is the framework's ceiling in the same run; every other figure is shown as a share of it.
+is the framework's ceiling in the same run; every other figure is shown as a share of it. With
+``--baseline-src`` both servers run side by side and each endpoint's time alternates between
+them in slices, so the machine's changing load (other jobs) falls on both alike.
 Prints req/s, p50/p99 latency, the server's CPU time per request (user + system, all threads:
 steadier than req/s on a shared machine), its peak RSS and the load average; deletes its
 temporary folders and drops its database.
@@ -28,6 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,9 +58,10 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: 
 
 async def load(
     port: int, paths: list[str], connections: int, seconds: float, limit: int
-) -> dict[str, Any]:
+) -> tuple[list[float], int, float]:
     """``connections`` clients on kept-alive connections, each request the next of ``paths``
-    in turn (so a data endpoint is asked for different nodes, dates, offsets, not one URL)."""
+    in turn (so a data endpoint is asked for different nodes, dates, offsets, not one URL).
+    The latencies, the number of non-200 answers and the time taken."""
     reqs = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() for p in paths]
     latencies: list[float] = []
     errors = 0
@@ -78,8 +84,13 @@ async def load(
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(connections)))
-    elapsed = time.perf_counter() - t0
-    latencies.sort()
+    return latencies, errors, time.perf_counter() - t0
+
+
+def summary(
+    paths: list[str], latencies: list[float], errors: int, elapsed: float, cpu_s: float
+) -> dict[str, Any]:
+    latencies = sorted(latencies)
     n = len(latencies)
     return {
         "path": paths[0] + (f" (+{len(paths) - 1} variants)" if len(paths) > 1 else ""),
@@ -88,6 +99,7 @@ async def load(
         "rps": n / elapsed,
         "p50_ms": 1000 * latencies[n // 2] if n else float("nan"),
         "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
+        "server_cpu_ms": 1000 * cpu_s / max(n, 1),
     }
 
 
@@ -180,7 +192,18 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[dict[str, Any]]:
+@dataclass
+class Server:
+    """``wattlake serve`` over its own demo data (``src``: another checkout's code)."""
+
+    code: str
+    proc: subprocess.Popen[str]
+    port: int
+    paths: list[list[str]]
+
+
+@contextmanager
+def served(kind: str, src: str | None) -> Iterator[Server]:
     home = Path(tempfile.mkdtemp(prefix="wl-bench-api-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATTLAKE_")}
     env["WATTLAKE_HOME"] = str(home)
@@ -200,20 +223,7 @@ def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[d
             [str(WATTLAKE), "demo", "--no-serve"], env=env, check=True, capture_output=True
         )
         proc, port = _serve(env)
-        paths = endpoints(port)
-        results = []
-        for path in paths:
-            asyncio.run(load(port, path, args.connections, 0.5, 200))  # warm up
-            cpu = _cpu_s(proc.pid)
-            r = asyncio.run(load(port, path, args.connections, args.seconds, args.max_requests))
-            r["server_cpu_ms"] = 1000 * (_cpu_s(proc.pid) - cpu) / max(r["requests"], 1)
-            results.append({"engine": kind, "code": src or "this", **r})
-            print(_row(r, results[0]["rps"]), flush=True)
-        rss = _rss_mb(proc.pid)
-        print(f"  server peak RSS {rss:.0f} MB")
-        for r in results:
-            r["server_rss_mb"] = rss
-        return results
+        yield Server(src or "this", proc, port, endpoints(port))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
@@ -230,10 +240,45 @@ def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[d
                 c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
+#: Each endpoint's time is cut into this many slices, alternating between the servers, so a
+#: change in the machine's load (other jobs) falls on the baseline and this checkout alike.
+SLICES = 3
+
+
+def measure(kind: str, servers: list[Server], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every endpoint on every server, in alternating slices; one result per (server, path)."""
+    results: list[dict[str, Any]] = []
+    for i in range(len(servers[0].paths)):
+        got = {s.code: ([], 0, 0.0, 0.0) for s in servers}  # latencies, errors, time, cpu
+        for s in servers:  # warm up
+            asyncio.run(load(s.port, s.paths[i], args.connections, 0.5, 200))
+        for _ in range(SLICES):
+            for s in servers:
+                cpu = _cpu_s(s.proc.pid)
+                lat, err, dt = asyncio.run(
+                    load(s.port, s.paths[i], args.connections, args.seconds / SLICES,
+                         args.max_requests // SLICES)
+                )  # fmt: skip
+                a = got[s.code]
+                got[s.code] = (a[0] + lat, a[1] + err, a[2] + dt, a[3] + _cpu_s(s.proc.pid) - cpu)
+        for s in servers:
+            r = {"engine": kind, "code": s.code, **summary(s.paths[i], *got[s.code])}
+            results.append(r)
+            ceiling = next(x["rps"] for x in results if x["code"] == s.code)
+            print(_row(r, ceiling), flush=True)
+    for s in servers:
+        rss = _rss_mb(s.proc.pid)
+        print(f"  {s.code}: server peak RSS {rss:.0f} MB")
+        for r in results:
+            if r["code"] == s.code:
+                r["server_rss_mb"] = rss
+    return results
+
+
 def _row(r: dict[str, Any], ceiling: float) -> str:
     share = 100 * r["rps"] / ceiling if ceiling else float("nan")
     return (
-        f"  {r['path'][:58]:58} {r['rps']:7.0f} req/s {share:4.0f}%  "
+        f"  {r['code'][-9:]:9} {r['path'][:50]:50} {r['rps']:6.0f} req/s {share:4.0f}%  "
         f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
         f"cpu {r['server_cpu_ms']:5.2f} ms/req  n={r['requests']}"
         + (f"  ERRORS={r['errors']}" if r["errors"] else "")
@@ -247,7 +292,8 @@ def main() -> None:
     p.add_argument("--max-requests", type=int, default=20_000)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument(
-        "--baseline-src", help="a checkout's src/ to run first as the baseline (same run, same env)"
+        "--baseline-src",
+        help="a checkout's src/ served beside this one as the baseline (same run, same env)",
     )
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--quick", action="store_true", help="0.5 s per endpoint (make bench)")
@@ -257,24 +303,29 @@ def main() -> None:
     out: list[dict[str, Any]] = []
     variants = ([args.baseline_src] if args.baseline_src else []) + [None]
     for kind in args.engines.split(","):
-        for src in variants:
-            print(
-                f"{kind} ({src or 'this checkout'}): {args.connections} keep-alive connections, "
-                f"{args.seconds} s per endpoint; load average "
-                + " ".join(f"{x:.2f}" for x in os.getloadavg())
-            )
-            res = bench_engine(kind, src, args)
+        print(
+            f"{kind} ({', '.join(v or 'this checkout' for v in variants)}, side by side): "
+            f"{args.connections} keep-alive connections, {args.seconds} s per endpoint in "
+            f"{SLICES} alternating slices; load average "
+            + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
+        with ExitStack() as stack:
+            servers = [stack.enter_context(served(kind, v)) for v in variants]
+            results = measure(kind, servers, args)
+        print("  load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        out += results
+        for s in servers:
+            res = [r for r in results if r["code"] == s.code]
             ceiling = res[0]["rps"]
             data = [r for r in res if r["path"] not in ("/", "/health")]
             low = [r["path"] for r in data if r["rps"] < 0.5 * ceiling]
             slow = [r["path"] for r in res if r["p99_ms"] >= 100]
+            mid = statistics.median(r["rps"] for r in data)
             print(
-                f"  median data endpoint {statistics.median(r['rps'] for r in data):.0f} req/s; "
-                f"below 50% of /: {len(low)}; p99 >= 100 ms: {len(slow)} {slow}"
+                f"  {s.code}: median data endpoint {mid:.0f} req/s; below 50% of /: "
+                f"{len(low)}; p99 >= 100 ms: {len(slow)}"
             )
-            out += res
-            if src is None:
-                mid = statistics.median(r["rps"] for r in data)
+            if s.code == "this":
                 emit(
                     Row(
                         f"API {kind}, median of {len(data)} data endpoints, "
