@@ -7,9 +7,12 @@ throwaway database on 127.0.0.1:5432), ``wattlake serve --port 0`` runs as a sub
 load generator (raw asyncio sockets, HTTP/1.1 keep-alive, ``--connections`` clients each
 sending its next request when the previous answer is in) hits every read endpoint in turn for
 ``--seconds`` or ``--max-requests``, whichever comes first. ``/`` (the seed root: no database)
-is the framework's ceiling in the same run; every other figure is shown as a share of it.
-Prints req/s, p50/p99 latency and the server's peak RSS; deletes its temporary folders and
-drops its database.
+is the framework's ceiling in the same run; every other figure is shown as a share of it. With
+``--baseline-src`` both servers run side by side and each endpoint's time alternates between
+them in slices, so the machine's changing load (other jobs) falls on both alike.
+Prints req/s, p50/p99 latency, the server's CPU time per request (user + system, all threads:
+steadier than req/s on a shared machine), its peak RSS and the load average; deletes its
+temporary folders and drops its database.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -51,9 +57,12 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: 
 
 
 async def load(
-    port: int, path: str, connections: int, seconds: float, limit: int
-) -> dict[str, Any]:
-    req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    port: int, paths: list[str], connections: int, seconds: float, limit: int
+) -> tuple[list[float], int, float]:
+    """``connections`` clients on kept-alive connections, each request the next of ``paths``
+    in turn (so a data endpoint is asked for different nodes, dates, offsets, not one URL).
+    The latencies, the number of non-200 answers and the time taken."""
+    reqs = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() for p in paths]
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -64,6 +73,7 @@ async def load(
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < deadline and sent < limit:
+                req = reqs[sent % len(reqs)]
                 sent += 1
                 t0 = time.perf_counter()
                 status = await _get(reader, writer, req)
@@ -74,17 +84,29 @@ async def load(
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(connections)))
-    elapsed = time.perf_counter() - t0
-    latencies.sort()
+    return latencies, errors, time.perf_counter() - t0
+
+
+def summary(
+    paths: list[str], latencies: list[float], errors: int, elapsed: float, cpu_s: float
+) -> dict[str, Any]:
+    latencies = sorted(latencies)
     n = len(latencies)
     return {
-        "path": path,
+        "path": paths[0] + (f" (+{len(paths) - 1} variants)" if len(paths) > 1 else ""),
         "requests": n,
         "errors": errors,
         "rps": n / elapsed,
         "p50_ms": 1000 * latencies[n // 2] if n else float("nan"),
         "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
+        "server_cpu_ms": 1000 * cpu_s / max(n, 1),
     }
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _json(port: int, path: str) -> Any:
@@ -95,35 +117,55 @@ def _json(port: int, path: str) -> Any:
     return r.json()
 
 
-def endpoints(port: int) -> list[str]:
-    """Every read endpoint, with real keys from the demo data."""
-    feeder = _json(port, "/v1/feeders?limit=1&min_max_hc_mw=1")["items"][0]
-    daily = _json(port, "/v1/lmp/daily?limit=1")["items"][0]
-    run_id = _json(port, "/v1/runs?limit=1")[0]["run_id"]
-    meter = "212344545"
-    m = _json(port, f"/v1/meters/{meter}/daily?limit=1")["items"][0]
-    y, mo, d = m["local_date"].split("-")
-    uid = quote(feeder["feeder_uid"], safe=":")
+def endpoints(port: int) -> list[list[str]]:
+    """Every read endpoint, each as the URLs it is asked in turn: real keys from the demo data,
+    varied (nodes, markets, dates, offsets, meters, feeders) so no answer repeats back to back."""
+    feeders = _json(port, "/v1/feeders?limit=8&min_max_hc_mw=1")["items"]
+    daily = _json(port, "/v1/lmp/daily?limit=1000")["items"]
+    nodes = sorted({r["node"] for r in daily})
+    dates = sorted({r["opr_date"] for r in daily})
+    runs = [r["run_id"] for r in _json(port, "/v1/runs?limit=4")]
+    meters = _json(port, "/v1/meters?limit=6")["items"]
+    mdays = {
+        m["meter_code"]: _json(port, f"/v1/meters/{m['meter_code']}/daily?limit=1")["items"][0]
+        for m in meters
+    }
+    ups = [u["usage_point_id"] for u in _json(port, "/v1/usage-points?limit=4")["items"]]
+    turbines = [t["turbine"] for t in _json(port, "/v1/scada/turbines?limit=4")["items"]]
+    uids = [quote(f["feeder_uid"], safe=":") for f in feeders]
+    n = range(8)
+
+    def day(m: str) -> str:
+        y, mo, d = mdays[m]["local_date"].split("-")
+        return f"{d}/{mo}/{y}"
+
     return [
-        "/",
-        "/health",
-        "/v1/lmp/daily",
-        "/get-data?" + f"meter_code={meter}&serial_code={m['serial']}&date_time={d}/{mo}/{y}",
-        "/v1/feeders?limit=100",
-        f"/v1/feeders/{uid}",
-        f"/v1/feeders/{uid}/ders",
-        f"/v1/lmp?node={daily['node']}&limit=100",
-        f"/v1/meters/{meter}/daily?limit=100",
-        "/v1/runs",
-        f"/v1/runs/{run_id}",
-        f"/v1/runs/{run_id}/rejects",
-        "/getFeeders?maxHostingCapacity=5",
-        f"/getDERsForFeeder?feederID={quote(feeder['native_feeder_id'])}",
-        "/row-count",
-        "/time-ranges",
-        "/lmp",
-        f"/lmp/{daily['node']}",
-        f"/lmp/mean/{daily['node']}/monday",
+        ["/"],
+        ["/health"],
+        [f"/v1/lmp/daily?offset={i * 5}" for i in n]
+        + [f"/v1/lmp/daily?node={x}&start={dates[1]}" for x in nodes],
+        [
+            f"/get-data?meter_code={m}&serial_code={d['serial']}&date_time={day(m)}"
+            for m, d in mdays.items()
+        ],
+        [f"/v1/feeders?limit=100&offset={i * 100}" for i in n],
+        [f"/v1/feeders/{u}" for u in uids],
+        [f"/v1/feeders/{u}/ders" for u in uids],
+        [f"/v1/lmp?node={x}&limit=100&offset={o}" for x in nodes for o in (0, 50)],
+        [f"/v1/meters/{m}/daily?limit=100" for m in mdays],
+        [f"/v1/usage-points/{u}/daily?limit=100&offset={o}" for u in ups for o in (0, 20)],
+        [f"/v1/scada/{t}/10min?limit=100&offset={o}" for t in turbines for o in (0, 500)],
+        ["/v1/scada/turbines"],
+        ["/v1/runs"],
+        [f"/v1/runs/{r}" for r in runs],
+        [f"/v1/runs/{r}/rejects" for r in runs],
+        [f"/getFeeders?maxHostingCapacity={x}" for x in (5, 6, 7, 8)],
+        [f"/getDERsForFeeder?feederID={quote(f['native_feeder_id'])}" for f in feeders],
+        ["/row-count"],
+        ["/time-ranges"],
+        ["/lmp"],
+        [f"/lmp/{x}" for x in nodes],
+        [f"/lmp/mean/{x}/{d}" for x in nodes for d in ("monday", "friday")],
     ]
 
 
@@ -150,7 +192,18 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[dict[str, Any]]:
+@dataclass
+class Server:
+    """``wattlake serve`` over its own demo data (``src``: another checkout's code)."""
+
+    code: str
+    proc: subprocess.Popen[str]
+    port: int
+    paths: list[list[str]]
+
+
+@contextmanager
+def served(kind: str, src: str | None) -> Iterator[Server]:
     home = Path(tempfile.mkdtemp(prefix="wl-bench-api-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATTLAKE_")}
     env["WATTLAKE_HOME"] = str(home)
@@ -170,18 +223,7 @@ def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[d
             [str(WATTLAKE), "demo", "--no-serve"], env=env, check=True, capture_output=True
         )
         proc, port = _serve(env)
-        paths = endpoints(port)
-        results = []
-        for path in paths:
-            asyncio.run(load(port, path, args.connections, 0.5, 200))  # warm up
-            r = asyncio.run(load(port, path, args.connections, args.seconds, args.max_requests))
-            results.append({"engine": kind, "code": src or "this", **r})
-            print(_row(r, results[0]["rps"]), flush=True)
-        rss = _rss_mb(proc.pid)
-        print(f"  server peak RSS {rss:.0f} MB")
-        for r in results:
-            r["server_rss_mb"] = rss
-        return results
+        yield Server(src or "this", proc, port, endpoints(port))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
@@ -198,11 +240,47 @@ def bench_engine(kind: str, src: str | None, args: argparse.Namespace) -> list[d
                 c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
+#: Each endpoint's time is cut into this many slices, alternating between the servers, so a
+#: change in the machine's load (other jobs) falls on the baseline and this checkout alike.
+SLICES = 3
+
+
+def measure(kind: str, servers: list[Server], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every endpoint on every server, in alternating slices; one result per (server, path)."""
+    results: list[dict[str, Any]] = []
+    for i in range(len(servers[0].paths)):
+        got = {s.code: ([], 0, 0.0, 0.0) for s in servers}  # latencies, errors, time, cpu
+        for s in servers:  # warm up
+            asyncio.run(load(s.port, s.paths[i], args.connections, 0.5, 200))
+        for _ in range(SLICES):
+            for s in servers:
+                cpu = _cpu_s(s.proc.pid)
+                lat, err, dt = asyncio.run(
+                    load(s.port, s.paths[i], args.connections, args.seconds / SLICES,
+                         args.max_requests // SLICES)
+                )  # fmt: skip
+                a = got[s.code]
+                got[s.code] = (a[0] + lat, a[1] + err, a[2] + dt, a[3] + _cpu_s(s.proc.pid) - cpu)
+        for s in servers:
+            r = {"engine": kind, "code": s.code, **summary(s.paths[i], *got[s.code])}
+            results.append(r)
+            ceiling = next(x["rps"] for x in results if x["code"] == s.code)
+            print(_row(r, ceiling), flush=True)
+    for s in servers:
+        rss = _rss_mb(s.proc.pid)
+        print(f"  {s.code}: server peak RSS {rss:.0f} MB")
+        for r in results:
+            if r["code"] == s.code:
+                r["server_rss_mb"] = rss
+    return results
+
+
 def _row(r: dict[str, Any], ceiling: float) -> str:
     share = 100 * r["rps"] / ceiling if ceiling else float("nan")
     return (
-        f"  {r['path'][:58]:58} {r['rps']:7.0f} req/s {share:4.0f}%  "
-        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  n={r['requests']}"
+        f"  {r['code'][-9:]:9} {r['path'][:50]:50} {r['rps']:6.0f} req/s {share:4.0f}%  "
+        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+        f"cpu {r['server_cpu_ms']:5.2f} ms/req  n={r['requests']}"
         + (f"  ERRORS={r['errors']}" if r["errors"] else "")
     )
 
@@ -214,7 +292,8 @@ def main() -> None:
     p.add_argument("--max-requests", type=int, default=20_000)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument(
-        "--baseline-src", help="a checkout's src/ to run first as the baseline (same run, same env)"
+        "--baseline-src",
+        help="a checkout's src/ served beside this one as the baseline (same run, same env)",
     )
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--quick", action="store_true", help="0.5 s per endpoint (make bench)")
@@ -224,23 +303,29 @@ def main() -> None:
     out: list[dict[str, Any]] = []
     variants = ([args.baseline_src] if args.baseline_src else []) + [None]
     for kind in args.engines.split(","):
-        for src in variants:
-            print(
-                f"{kind} ({src or 'this checkout'}): {args.connections} keep-alive connections, "
-                f"{args.seconds} s per endpoint"
-            )
-            res = bench_engine(kind, src, args)
+        print(
+            f"{kind} ({', '.join(v or 'this checkout' for v in variants)}, side by side): "
+            f"{args.connections} keep-alive connections, {args.seconds} s per endpoint in "
+            f"{SLICES} alternating slices; load average "
+            + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
+        with ExitStack() as stack:
+            servers = [stack.enter_context(served(kind, v)) for v in variants]
+            results = measure(kind, servers, args)
+        print("  load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        out += results
+        for s in servers:
+            res = [r for r in results if r["code"] == s.code]
             ceiling = res[0]["rps"]
             data = [r for r in res if r["path"] not in ("/", "/health")]
             low = [r["path"] for r in data if r["rps"] < 0.5 * ceiling]
             slow = [r["path"] for r in res if r["p99_ms"] >= 100]
+            mid = statistics.median(r["rps"] for r in data)
             print(
-                f"  median data endpoint {statistics.median(r['rps'] for r in data):.0f} req/s; "
-                f"below 50% of /: {len(low)}; p99 >= 100 ms: {len(slow)} {slow}"
+                f"  {s.code}: median data endpoint {mid:.0f} req/s; below 50% of /: "
+                f"{len(low)}; p99 >= 100 ms: {len(slow)}"
             )
-            out += res
-            if src is None:
-                mid = statistics.median(r["rps"] for r in data)
+            if s.code == "this":
                 emit(
                     Row(
                         f"API {kind}, median of {len(data)} data endpoints, "

@@ -29,6 +29,9 @@ class TableSpec:
     falls on the same day), or a UTC timestamp key column (its UTC day is used): engines that
     store tables as files (Spark) partition by that day, so an upsert rewrites only the days its
     batch touches. None: the table is one partition.
+    ``indexes``: column lists readers look rows up by (the API's ``/v1/feeders/{uid}/ders``):
+    PostgreSQL creates an index for each; DuckDB relies on its zone maps (an ART index would
+    slow every load).
     """
 
     name: str
@@ -36,12 +39,14 @@ class TableSpec:
     primary_key: tuple[str, ...]
     doc: str = ""
     partition_by: str | None = None
+    indexes: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
         missing = [k for k in self.primary_key if k not in names]
+        missing += [c for cols in self.indexes for c in cols if c not in names]
         if missing:
-            raise ValueError(f"{self.name}: primary key columns {missing} are not columns")
+            raise ValueError(f"{self.name}: key or index columns {missing} are not columns")
         if self.partition_by is not None and self.partition_by not in names:
             raise ValueError(f"{self.name}: partition column {self.partition_by} is not a column")
 

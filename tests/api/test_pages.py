@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 from wattlake.api.app import create_app
-from wattlake.api.tabular import Filters, Format, Page, page_response, query_page
+from wattlake.api.tabular import Filters, Format, Owner, Page, fetch_rows, json_page, query_page
 from wattlake.engines import Engine
 from wattlake.errors import WarehouseError
 from wattlake.pipeline import Runner
@@ -61,8 +61,8 @@ def test_page_json_is_what_the_page_model_sends() -> None:
     """The page is serialized by hand; its bytes equal FastAPI's response_model path
     (pydantic's JSON of ``Page``): ISO dates and times, NaN and inf as null, non-ASCII as is."""
     table = _rows(7)
-    got = page_response(_request("limit=7"), table, 20, 7, 0, Format.json)
-    assert not isinstance(got, Page)
+    rows = list(zip(*(c.to_pylist() for c in table.columns), strict=True))
+    got = json_page(_request("limit=7"), table.column_names, rows, 20, 7, 0)
     items = [
         {k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
         for row in table.to_pylist()
@@ -121,6 +121,49 @@ def test_query_page_total_and_keys(
     assert [int(line.split(",")[0]) for line in lines[1:]] == keys
 
 
+def test_engine_rows_are_the_values_query_gives(engine_with_rows: Engine) -> None:
+    """``rows`` (the API's JSON path) gives the Python values of ``query`` (its CSV path),
+    including a 128-bit sum (a decimal through Arrow) and UTC times."""
+    sql = (
+        "SELECT k, name, day, seen_at, v, sum(k) OVER (ORDER BY k) AS running "
+        f"FROM {SPEC.name} WHERE k >= $lo ORDER BY k"
+    )
+    names, rows = fetch_rows(engine_with_rows, sql, {"lo": 2})
+    want = engine_with_rows.query(sql, {"lo": 2})
+    assert names == want.column_names
+    got = [dict(zip(names, r, strict=True)) for r in rows]
+    for g, w in zip(got, want.to_pylist(), strict=True):
+        assert {k: v for k, v in g.items() if k != "v"} == {k: v for k, v in w.items() if k != "v"}
+        assert type(g["running"]) is type(w["running"])
+        assert g["v"] == w["v"] or (math.isnan(g["v"]) and math.isnan(w["v"]))
+
+
+@pytest.mark.parametrize(
+    ("owner_k", "offset", "status"), [(3, 0, 200), (3, 50, 200), (99, 0, 404), (99, 50, 404)]
+)
+def test_query_page_owner_is_checked_in_the_same_statement(
+    engine_with_rows: Engine, owner_k: int, offset: int, status: int
+) -> None:
+    """A page of an unknown owner is its 404, whether the page has rows or is past the end;
+    a known owner's empty page is an empty page."""
+    from wattlake.errors import NotFoundError
+
+    owner = Owner(SPEC.name, Filters(prefix="o").add("k", "=", owner_k), NotFoundError("no such k"))
+    call = lambda: query_page(  # noqa: E731
+        _request(), engine_with_rows, table=SPEC.name, columns="k", order="k",
+        filters=Filters().add("k", ">=", 0), limit=10, offset=offset, fmt=Format.json, owner=owner,
+    )  # fmt: skip
+    if status == 404:
+        with pytest.raises(NotFoundError):
+            call()
+        return
+    import json
+
+    body = json.loads(call().body)
+    assert body["total"] == 25
+    assert [r["k"] for r in body["items"]] == (list(range(10)) if offset == 0 else [])
+
+
 class _Down:
     """An engine whose warehouse stopped answering."""
 
@@ -144,3 +187,31 @@ def test_health_runs_no_query_and_ready_checks_the_warehouse(runner: Runner) -> 
             assert "connection lost" in r.json()["detail"]
         finally:
             runner.engine = real
+
+
+@pytest.mark.postgres
+def test_postgres_indexes_the_ders_of_a_feeder() -> None:
+    """``TableSpec.indexes`` become PostgreSQL indexes (the DER of one feeder is a lookup,
+    not a scan of every DER); ensuring twice is harmless."""
+    import os
+    import uuid
+
+    from wattlake.engines.postgres import PostgresEngine
+    from wattlake.sources.hosting_capacity.schema import DERS
+
+    url = os.environ.get("WATTLAKE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    engine = PostgresEngine(url, schema=f"wl_idx_{uuid.uuid4().hex[:8]}")
+    try:
+        engine.ensure(DERS)
+        engine.ensure(DERS)
+        got = engine.rows(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'ders' AND schemaname = $s "
+            "ORDER BY indexname",
+            {"s": engine.schema},
+        )[1]
+        defs = " ".join(r[0] for r in got)
+        assert "(feeder_uid)" in defs and "(native_feeder_id)" in defs
+        assert len(got) == 3  # the primary key and the two lookups
+    finally:
+        engine.drop_schema()
+        engine.close()

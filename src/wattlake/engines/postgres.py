@@ -20,6 +20,7 @@ path (the key is built then) and takes the keyed path. Rolled back, the key is a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -389,6 +390,12 @@ class PostgresEngine:
                     f"ALTER TABLE {_q(spec.name)} ADD COLUMN IF NOT EXISTS {_q(col.name)} "
                     f"{sql_type(col.type, 'postgres')}"
                 )
+            for cols in spec.indexes:
+                name = _q("_".join((spec.name, *cols, "idx")))
+                conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON {_q(spec.name)} "
+                    f"({', '.join(map(_q, cols))})"
+                )
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTx]:
@@ -409,15 +416,25 @@ class PostgresEngine:
             raise WarehouseError(f"statement failed: {exc}") from exc
 
     def query(self, sql: str, params: Params = None) -> pa.Table:
-        try:
-            with self._pool.connection() as conn, conn.cursor() as cur:
-                cur.execute(transpile(sql, "postgres"), dict(params) if params else None)
-                names = [d.name for d in cur.description or []]
-                rows = cur.fetchall()
-        except psycopg.Error as exc:
-            raise WarehouseError(f"query failed: {exc}") from exc
+        names, rows = self.rows(sql, params)
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         return pa.table({n: pa.array(list(v)) for n, v in zip(names, columns, strict=True)})
+
+    def rows(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows as Python tuples (what psycopg returns; ``query`` makes Arrow
+        of them). One statement in autocommit: no BEGIN and COMMIT round trips around a read."""
+        try:
+            with self._pool.connection() as conn:
+                conn.autocommit = True
+                try:
+                    cur = conn.execute(transpile(sql, "postgres"), dict(params) if params else None)
+                    names = [d.name for d in cur.description or []]
+                    return names, cur.fetchall()
+                finally:
+                    with contextlib.suppress(psycopg.Error):  # a broken one is discarded anyway
+                        conn.autocommit = False
+        except psycopg.Error as exc:
+            raise WarehouseError(f"query failed: {exc}") from exc
 
     def build(self, model: str) -> int:
         m = load_model(model)

@@ -19,10 +19,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from wattlake.api.deps import RunnerDep
 from wattlake.api.openapi import NOT_FOUND
+from wattlake.api.tabular import fetch_rows, json_response
 from wattlake.errors import NotFoundError
 
 router = APIRouter(tags=["compat: CAISO LMP"])
@@ -59,39 +61,43 @@ def _seed_time(value: datetime | None) -> str | None:
 
 @router.get("/row-count", summary="How many DAM LMP rows are stored")
 def row_count(runner: RunnerDep) -> dict[str, int]:
-    t = runner.engine.query("SELECT count(*) FROM lmp WHERE market = $m", DAM)
-    return {"row-count": int(t.column(0)[0].as_py())}
+    rows = fetch_rows(runner.engine, "SELECT count(*) FROM lmp WHERE market = $m", DAM)[1]
+    return {"row-count": int(rows[0][0])}
 
 
 @router.get("/time-ranges", summary="Oldest and newest DAM interval start (UTC)")
 def time_ranges(runner: RunnerDep) -> dict[str, str | None]:
-    t = runner.engine.query(
+    lo, hi = fetch_rows(
+        runner.engine,
         "SELECT min(interval_start_utc) AS lo, max(interval_start_utc) AS hi FROM lmp "
         "WHERE market = $m",
         DAM,
-    ).to_pylist()[0]
-    return {"oldest timestamp": _seed_time(t["lo"]), "newest timestamp": _seed_time(t["hi"])}
+    )[1][0]
+    return {"oldest timestamp": _seed_time(lo), "newest timestamp": _seed_time(hi)}
 
 
 @router.get("/lmp", summary="Every node with DAM prices, as the seed's list of 1-element lists")
 def regions(runner: RunnerDep) -> dict[str, list[list[str]]]:
-    t = runner.engine.query("SELECT DISTINCT node FROM lmp WHERE market = $m ORDER BY node", DAM)
-    return {"regions": [[n] for n in t.column(0).to_pylist()]}
+    sql = "SELECT DISTINCT node FROM lmp WHERE market = $m ORDER BY node"
+    return {"regions": [[n] for (n,) in fetch_rows(runner.engine, sql, DAM)[1]]}
 
 
-@router.get("/lmp/{region}", summary="Every DAM LMP of one node: [{time, node, mw}] by time")
-def lmp_by_region(region: str, runner: RunnerDep) -> list[dict[str, Any]]:
+@router.get(
+    "/lmp/{region}",
+    response_model=list[dict[str, Any]],
+    summary="Every DAM LMP of one node: [{time, node, mw}] by time",
+)
+def lmp_by_region(region: str, runner: RunnerDep) -> Response:
     t = runner.engine.query(
         "SELECT interval_start_utc AS time, node, lmp AS mw FROM lmp "
         "WHERE market = $m AND node = $node ORDER BY interval_start_utc",
         {**DAM, "node": region},
     )
     if not t.num_rows:
-        return []
+        return json_response([])
     seconds = t.column("time").cast(pa.timestamp("s", tz="UTC"), safe=False)  # no fraction
     t = t.set_column(0, "time", pc.strftime(seconds, format=SEED_TIME))
-    records: list[dict[str, Any]] = t.to_pylist()
-    return records
+    return json_response(t.to_pylist())
 
 
 @router.get(
@@ -101,12 +107,12 @@ def lmp_by_region(region: str, runner: RunnerDep) -> list[dict[str, Any]]:
     responses=NOT_FOUND,
 )
 def mean_lmp(region: str, day_of_week: DayOfWeek, runner: RunnerDep) -> MeanLMP:
-    t = runner.engine.query(
+    ((mean,),) = fetch_rows(
+        runner.engine,
         "SELECT avg(lmp) AS mean FROM lmp WHERE market = $m AND node = $node "
         "AND extract(isodow FROM opr_date) = $dow",
         {**DAM, "node": region, "dow": ISODOW[day_of_week]},
-    )
-    mean = t.column(0)[0].as_py()
+    )[1]
     if mean is None:
         raise NotFoundError(
             f"no DAM LMP for {region} on a {day_of_week.value}",

@@ -24,18 +24,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 
 from wattlake.api.deps import LauncherDep, RunnerDep, require_api_key
-from wattlake.api.tabular import _jsonable
+from wattlake.api.tabular import json_response, records
 from wattlake.pipeline import Runner
 from wattlake.sources.hosting_capacity.pipeline import RefreshReport, refresh
 
 router = APIRouter(tags=["compat: hosting capacity"])
 
 
-def _records(runner: Runner, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = runner.engine.query(sql, params).to_pylist()
-    return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+def _records(runner: Runner, sql: str, params: dict[str, Any]) -> Response:
+    return json_response(records(runner.engine, sql, params))
 
 
 @router.get(
@@ -50,7 +50,11 @@ def refresh_data(runner: RunnerDep, launcher: LauncherDep) -> RefreshReport:
         return refresh(runner)
 
 
-@router.get("/getFeeders", summary="Feeders whose max hosting capacity is above a value (MW)")
+@router.get(
+    "/getFeeders",
+    response_model=list[dict[str, Any]],
+    summary="Feeders whose max hosting capacity is above a value (MW)",
+)
 def get_feeders(
     runner: RunnerDep,
     max_hosting_capacity: Annotated[
@@ -61,7 +65,7 @@ def get_feeders(
             description="Strictly greater than this, in MW",
         ),
     ],
-) -> list[dict[str, Any]]:
+) -> Response:
     return _records(
         runner,
         "SELECT native_feeder_id AS circuit_id, voltage_kv AS feeder_voltage, "
@@ -72,7 +76,11 @@ def get_feeders(
     )
 
 
-@router.get("/getDERsForFeeder", summary="Installed and planned DER on a feeder, by DER id")
+@router.get(
+    "/getDERsForFeeder",
+    response_model=list[dict[str, Any]],
+    summary="Installed and planned DER on a feeder, by DER id",
+)
 def get_ders_for_feeder(
     runner: RunnerDep,
     feeder_id: Annotated[
@@ -84,7 +92,7 @@ def get_ders_for_feeder(
             description="The feeder id as the utility writes it, e.g. 36_39_01251",
         ),
     ],
-) -> list[dict[str, Any]]:
+) -> Response:
     return _records(
         runner,
         "SELECT native_id AS der_id, der_type, native_type, technology, nameplate_kw, "

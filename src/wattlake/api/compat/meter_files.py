@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from wattlake.api.deps import LauncherDep, RunnerDep, require_api_key
+from wattlake.api.tabular import records
 from wattlake.registry import get_pipeline
 
 router = APIRouter(tags=["compat: meter files"])
@@ -119,12 +120,13 @@ def get_data(request: Request, runner: RunnerDep) -> Response:
         return bad_request("meter_code is mandatory")
     if not serial:
         return bad_request("serial_code is mandatory")
-    rows = runner.engine.query(
+    rows = records(
+        runner.engine,
         "SELECT id, meter_code, serial_code, plant_code, local_date, max_energy, min_energy, "
         "avg_energy FROM meter_daily_mixed WHERE meter_code = $m AND serial_code = $s "
         "AND local_date = $d ORDER BY id LIMIT 1",
         {"m": meter, "s": serial, "d": day},
-    ).to_pylist()
+    )
     if not rows:
         return flask_json({"message": "energy data not present"})
     row = rows[0]

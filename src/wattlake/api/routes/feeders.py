@@ -14,9 +14,19 @@ from fastapi.responses import Response
 
 from wattlake.api.deps import RunnerDep, require_api_key
 from wattlake.api.openapi import NOT_FOUND
-from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, _jsonable, query_page
+from wattlake.api.tabular import (
+    Filters,
+    Format,
+    Limit,
+    Offset,
+    Owner,
+    Page,
+    fetch_rows,
+    json_items,
+    json_response,
+    query_page,
+)
 from wattlake.errors import NotFoundError
-from wattlake.pipeline import Runner
 from wattlake.sources.hosting_capacity.pipeline import RefreshReport, refresh
 
 router = APIRouter(prefix="/v1", tags=["hosting capacity"])
@@ -41,6 +51,32 @@ DER_COLUMNS = (
 )
 # Numeric ids in numeric order (shorter first), others after in text order; der_uid breaks ties.
 DER_ORDER = "status, length(native_id), native_id, der_uid"
+FEEDER_NAMES = [c.strip() for c in FEEDER_COLUMNS.split(",")]
+BY_TYPE = ["der_type", "installed_count", "installed_kw", "planned_count", "planned_kw"]
+BY_STATUS = ["projects", "n_rows", "nameplate_kw"]
+# One feeder in one statement: its feeder_summary row (404 without one) with its attributes,
+# repeated beside each of its DER types (feeder_summary) and DER totals per status (ders).
+FEEDER_SQL = f"""
+WITH s AS (
+    SELECT feeder_uid, utility, native_feeder_id, has_hosting_capacity FROM feeder_summary
+    WHERE feeder_uid = $u LIMIT 1
+),
+d AS (
+    SELECT der_type, installed_count, installed_kw, planned_count, planned_kw,
+        CAST(NULL AS VARCHAR) AS status, CAST(NULL AS BIGINT) AS projects,
+        CAST(NULL AS BIGINT) AS n_rows, CAST(NULL AS DOUBLE) AS nameplate_kw, 0 AS part
+    FROM feeder_summary WHERE feeder_uid = $u AND der_type IS NOT NULL
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, status, count(DISTINCT native_id), count(*),
+        coalesce(sum(nameplate_kw), 0), 1
+    FROM ders WHERE feeder_uid = $u GROUP BY status
+)
+SELECT {", ".join(f"f.{c}" for c in FEEDER_NAMES)}, f.feeder_uid IS NOT NULL AS has_attrs,
+    s.feeder_uid AS s_feeder_uid, s.utility AS s_utility, s.native_feeder_id AS s_native_feeder_id,
+    s.has_hosting_capacity, {", ".join(f"d.{c}" for c in [*BY_TYPE, "status", *BY_STATUS])}
+FROM s LEFT JOIN feeders AS f ON f.feeder_uid = s.feeder_uid LEFT JOIN d ON TRUE
+ORDER BY d.part, d.der_type, d.status
+"""
 
 
 class DerStatus(StrEnum):
@@ -48,25 +84,17 @@ class DerStatus(StrEnum):
     planned = "planned"
 
 
-def _one(runner: Runner, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    rows: list[dict[str, Any]] = runner.engine.query(sql, params).to_pylist()
-    return {k: _jsonable(v) for k, v in rows[0].items()} if rows else None
-
-
-def _require_feeder(runner: Runner, feeder_uid: str) -> dict[str, Any]:
-    """The feeder's row in feeder_summary (feeders with hosting capacity or with DER)."""
-    row = _one(
-        runner,
-        "SELECT feeder_uid, utility, native_feeder_id, has_hosting_capacity FROM feeder_summary "
-        "WHERE feeder_uid = $u LIMIT 1",
-        {"u": feeder_uid},
+def _no_feeder(feeder_uid: str) -> NotFoundError:
+    return NotFoundError(
+        f"no feeder {feeder_uid}",
+        hint="feeder_uid is <utility>:<feeder id>; list feeders at /v1/feeders",
     )
-    if row is None:
-        raise NotFoundError(
-            f"no feeder {feeder_uid}",
-            hint="feeder_uid is <utility>:<feeder id>; list feeders at /v1/feeders",
-        )
-    return row
+
+
+def _known_feeder(feeder_uid: str) -> Owner:
+    """Feeders are those of feeder_summary (with hosting capacity or with DER)."""
+    return Owner("feeder_summary", Filters(prefix="f").add("feeder_uid", "=", feeder_uid),
+                 _no_feeder(feeder_uid))  # fmt: skip
 
 
 @router.get(
@@ -136,35 +164,35 @@ def feeder_der_counts(
 
 @router.get(
     "/feeders/{feeder_uid}",
+    response_model=dict[str, Any],
     summary="One feeder: hosting capacity and DER by type",
     responses=NOT_FOUND,
 )
-def get_feeder(runner: RunnerDep, feeder_uid: FeederUid) -> dict[str, Any]:
+def get_feeder(runner: RunnerDep, feeder_uid: FeederUid) -> Response:
     """The feeder's attributes (null where the utility publishes no hosting capacity for it),
     its DER per standard type (counts are distinct projects, kW summed per technology row) and
     totals per status."""
-    feeder = _require_feeder(runner, feeder_uid)
-    attrs = _one(
-        runner, f"SELECT {FEEDER_COLUMNS} FROM feeders WHERE feeder_uid = $u", {"u": feeder_uid}
-    )
-    out: dict[str, Any] = dict.fromkeys(c.strip() for c in FEEDER_COLUMNS.split(","))
-    out.update(attrs or {k: feeder[k] for k in ("feeder_uid", "utility", "native_feeder_id")})
-    out["has_hosting_capacity"] = feeder["has_hosting_capacity"]
-    out["der_by_type"] = runner.engine.query(
-        "SELECT der_type, installed_count, installed_kw, planned_count, planned_kw "
-        "FROM feeder_summary WHERE feeder_uid = $u AND der_type IS NOT NULL ORDER BY der_type",
-        {"u": feeder_uid},
-    ).to_pylist()
-    totals = runner.engine.query(
-        "SELECT status, count(DISTINCT native_id) AS projects, count(*) AS n_rows, "
-        "coalesce(sum(nameplate_kw), 0) AS nameplate_kw FROM ders WHERE feeder_uid = $u "
-        "GROUP BY status",
-        {"u": feeder_uid},
-    ).to_pylist()
+    names, rows = fetch_rows(runner.engine, FEEDER_SQL, {"u": feeder_uid})
+    if not rows:
+        raise _no_feeder(feeder_uid)
+    first = json_items(names, rows[:1])[0]
+    if first["has_attrs"]:
+        out: dict[str, Any] = {c: first[c] for c in FEEDER_NAMES}
+    else:  # a feeder known only from its DER
+        out = dict.fromkeys(FEEDER_NAMES)
+        out.update({c: first[f"s_{c}"] for c in ("feeder_uid", "utility", "native_feeder_id")})
+    out["has_hosting_capacity"] = first["has_hosting_capacity"]
+    by_type, by_status = [], {}
+    for r in rows:
+        row = dict(zip(names, r, strict=True))
+        if row["der_type"] is not None:
+            by_type.append({c: row[c] for c in BY_TYPE})
+        if row["status"] is not None:
+            by_status[row["status"]] = {c: row[c] for c in BY_STATUS}
+    out["der_by_type"] = by_type
     empty = {"projects": 0, "n_rows": 0, "nameplate_kw": 0.0}
-    by_status = {t.pop("status"): t for t in totals}
     out["der_totals"] = {s.value: by_status.get(s.value, empty) for s in DerStatus}
-    return out
+    return json_response(out)
 
 
 @router.get(
@@ -182,12 +210,12 @@ def feeder_ders(
     offset: Offset = 0,
     format: Annotated[Format, Query(description="json (paginated) or csv")] = Format.json,
 ) -> Response | Page:
-    _require_feeder(runner, feeder_uid)
     filters = Filters().add("feeder_uid", "=", feeder_uid)
     filters.add("status", "=", status.value if status else None)
     return query_page(
         request, runner.engine, table="ders", columns=DER_COLUMNS, order=DER_ORDER,
         filters=filters, limit=limit, offset=offset, fmt=format,
+        owner=_known_feeder(feeder_uid),
     )  # fmt: skip
 
 

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from wattlake.api.deps import LauncherDep, RunnerDep, WriteGuard
 from wattlake.api.openapi import NOT_FOUND
-from wattlake.api.tabular import Limit, Offset, _jsonable, check_page
+from wattlake.api.tabular import Limit, Offset, _jsonable, check_page, json_response, records
 from wattlake.errors import ConfigError, ConflictError, InputError, NotFoundError
 from wattlake.launch import Busy
 
@@ -100,18 +101,21 @@ def get_run(runner: RunnerDep, run_id: RunId) -> dict[str, Any]:
     return run
 
 
-@router.get("/{run_id}/rejects", summary="Rows a run could not load, with the reason")
+@router.get(
+    "/{run_id}/rejects",
+    response_model=list[dict[str, Any]],
+    summary="Rows a run could not load, with the reason",
+)
 def get_rejects(
     runner: RunnerDep,
     run_id: RunId,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> list[dict[str, Any]]:
+) -> Response:
     check_page(limit, offset)
-    t = runner.engine.query(
+    return json_response(records(
+        runner.engine,
         "SELECT source_file, line, field, rule, raw FROM rejects WHERE run_id = $id "
         "ORDER BY source_file, seq LIMIT $limit OFFSET $offset",
         {"id": run_id, "limit": limit, "offset": offset},
-    )
-    rows: list[dict[str, Any]] = t.to_pylist()
-    return rows
+    ))  # fmt: skip

@@ -12,7 +12,16 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from wattlake.api.deps import RunnerDep
 from wattlake.api.openapi import NOT_FOUND
-from wattlake.api.tabular import Filters, Format, Limit, Offset, Page, check_range, query_page
+from wattlake.api.tabular import (
+    Filters,
+    Format,
+    Limit,
+    Offset,
+    Owner,
+    Page,
+    check_range,
+    query_page,
+)
 from wattlake.errors import NotFoundError
 from wattlake.sources.scada.schema import GOLD_COLUMNS, NAME, TURBINE
 
@@ -115,14 +124,6 @@ def ten_minutes(
     names = sorted(set(signals or []))
     if len(names) > MAX_SIGNALS:
         raise HTTPException(422, f"at most {MAX_SIGNALS} signals per request, got {len(names)}")
-    known = runner.engine.query(
-        "SELECT 1 AS found FROM scada_10min WHERE turbine = $t LIMIT 1", {"t": turbine}
-    )
-    if not known.num_rows:
-        raise NotFoundError(
-            f"no 10-minute data for turbine {turbine}",
-            hint="list turbines at /v1/scada/turbines; load days with `wattlake run scada`",
-        )
     filters = (
         Filters()
         .add("turbine", "=", turbine)
@@ -133,4 +134,8 @@ def ten_minutes(
     return query_page(
         request, runner.engine, table="scada_10min", columns=GOLD_COLUMNS,
         order="signal, bucket_start_utc", filters=filters, limit=limit, offset=offset, fmt=format,
+        owner=Owner("scada_10min", Filters(prefix="t").add("turbine", "=", turbine), NotFoundError(
+            f"no 10-minute data for turbine {turbine}",
+            hint="list turbines at /v1/scada/turbines; load days with `wattlake run scada`",
+        )),
     )  # fmt: skip

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -20,11 +20,13 @@ from wattlake.api.tabular import (
     IsoDate,
     Limit,
     Offset,
+    Owner,
     Page,
     check_range,
     query_page,
 )
-from wattlake.errors import NotFoundError
+from wattlake.errors import NotFoundError, WarehouseError
+from wattlake.pipeline import Runner
 
 router = APIRouter(prefix="/v1/usage-points", tags=["energy use: Green Button"])
 
@@ -68,7 +70,26 @@ def _exists(runner: RunnerDep, up: str, custodian: str | None) -> None:
         raise NotFoundError(f"usage point {up!r} not found", hint="load Green Button data first")
     got = runner.engine.query(f"SELECT count(*) FROM usage_points{f.sql}", f.params)
     if not got.column(0)[0].as_py():
-        raise NotFoundError(f"usage point {up!r} not found", hint="GET /v1/usage-points lists them")
+        raise _missing(up)
+
+
+def _missing(up: str) -> NotFoundError:
+    return NotFoundError(f"usage point {up!r} not found", hint="GET /v1/usage-points lists them")
+
+
+def _usage_page(
+    request: Request, runner: Runner, up: str, custodian: str | None, **page: Any
+) -> Response:
+    """``query_page`` of the usage point ``up`` (404 when it is unknown) in one statement;
+    only when that fails (a table not created yet) is the usage point looked up on its own,
+    so an unknown one is still a 404 rather than the warehouse's error."""
+    f = Filters(prefix="u").add("usage_point_id", "=", up).add("custodian", "=", custodian)
+    try:
+        return query_page(request, runner.engine, owner=Owner("usage_points", f, _missing(up)),
+                          **page)  # fmt: skip
+    except WarehouseError:
+        _exists(runner, up, custodian)
+        raise
 
 
 @router.get("", response_model=Page, summary="Green Button usage points (meters / services)",
@@ -109,14 +130,13 @@ def usage_point_daily(
     """One row per flow direction and local day (the utility's zone; 23/24/25 h days).
     ``completeness`` is the share of the day its intervals cover."""
     check_range(start, end)
-    _exists(runner, usage_point_id, custodian)
     f = (
         Filters().add("usage_point_id", "=", usage_point_id).add("custodian", "=", custodian)
         .add("local_date", ">=", start).add("local_date", "<=", end)
         .add("flow_direction", "=", int(flow) if flow is not None else None)
     )  # fmt: skip
-    return query_page(
-        request, runner.engine, table="usage_daily", columns=DAILY_COLUMNS,
+    return _usage_page(
+        request, runner, usage_point_id, custodian, table="usage_daily", columns=DAILY_COLUMNS,
         order="custodian, flow_direction, local_date, unit", filters=f, limit=limit,
         offset=offset, fmt=format,
     )  # fmt: skip
@@ -141,16 +161,15 @@ def usage_point_intervals(
 ) -> Response | Page:
     """One row per interval and channel, keyed on its UTC start; ``local_start`` is a label."""
     check_range(start, end)
-    _exists(runner, usage_point_id, custodian)
     f = (
         Filters().add("usage_point_id", "=", usage_point_id).add("custodian", "=", custodian)
         .add("interval_start_utc", ">=", _utc(start)).add("interval_start_utc", "<", _utc(end))
         .add("flow_direction", "=", int(flow) if flow is not None else None)
     )  # fmt: skip
-    return query_page(
-        request, runner.engine, table="interval_reads", columns=INTERVAL_COLUMNS,
-        order="custodian, reading_type_id, interval_start_utc", filters=f, limit=limit,
-        offset=offset, fmt=format,
+    return _usage_page(
+        request, runner, usage_point_id, custodian, table="interval_reads",
+        columns=INTERVAL_COLUMNS, order="custodian, reading_type_id, interval_start_utc",
+        filters=f, limit=limit, offset=offset, fmt=format,
     )  # fmt: skip
 
 

@@ -103,6 +103,7 @@ DERS = TableSpec(
         "carrying that technology's kW; long files give one row per DER / queue request."
     ),
     primary_key=("der_uid",),
+    indexes=(("feeder_uid",), ("native_feeder_id",)),  # the DER of one feeder (API)
     columns=(
         Column(
             "der_uid",
