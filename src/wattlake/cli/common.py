@@ -151,10 +151,3 @@ def ingest_paths(pipeline: str, paths: list[Path], force: bool) -> None:
             raise typer.Exit(1)
     finally:
         runner.close()
-
-
-def redact_url(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    p = urlsplit(url)
-    return url.replace(f":{p.password}@", ":***@") if p.password else url

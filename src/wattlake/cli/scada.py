@@ -14,10 +14,10 @@ from wattlake.cli.common import (
     get_settings,
     progress_bar,
     push_app,
-    redact_url,
     run_app,
     sim_app,
 )
+from wattlake.redact import redact_url
 from wattlake.term import esc
 
 

@@ -17,9 +17,9 @@ from wattlake.cli.common import (
     err,
     get_settings,
     print_table,
-    redact_url,
 )
 from wattlake.cli.support import check_port_free, open_run_log, print_runs
+from wattlake.redact import redact_url
 from wattlake.term import esc
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from wattlake.engines.base import Engine, Tx, load_model, transpile
 from wattlake.errors import ConfigError
+from wattlake.redact import redact_url
 
 __all__ = ["Engine", "Tx", "connect", "load_model", "transpile"]
 
@@ -46,17 +47,6 @@ def connect(
     scheme = url.split("://", 1)[0] if "://" in url else ""
     what = f"scheme {scheme!r}" if scheme else "(no scheme://)"
     raise ConfigError(
-        f"unsupported warehouse URL {what} in WATTLAKE_WAREHOUSE={_redact(url)!r}",
+        f"unsupported warehouse URL {what} in WATTLAKE_WAREHOUSE={redact_url(url)!r}",
         hint="use duckdb:///path/to/file.duckdb, postgresql://user@host/db or spark+local[2]",
     )
-
-
-def _redact(url: str) -> str:
-    """``url`` with any password replaced by ***."""
-    from urllib.parse import urlsplit
-
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return url
-    return url.replace(f":{password}@", ":***@") if password else url

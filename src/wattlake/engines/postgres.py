@@ -39,6 +39,7 @@ from wattlake.engines.base import (
     transpile,
 )
 from wattlake.errors import WarehouseError
+from wattlake.redact import redact_url
 from wattlake.tables import TableSpec, sql_type
 
 try:
@@ -373,7 +374,7 @@ class PostgresEngine:
             self._pool.open(wait=True, timeout=10)
         except Exception as exc:
             raise WarehouseError(
-                f"cannot reach PostgreSQL at {_redact(url)}: {exc}",
+                f"cannot reach PostgreSQL at {redact_url(url)}: {exc}",
                 hint="check WATTLAKE_WAREHOUSE and that the server is running and accepts you",
             ) from exc
 
@@ -453,14 +454,3 @@ class PostgresEngine:
 
     def close(self) -> None:
         self._pool.close()
-
-
-def _redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

@@ -48,11 +48,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
+from wattlake.redact import redact_url
 from wattlake.sims.scada_app import DEFAULT_LIMIT, MAX_LIMIT, create_app, encode_rows
 from wattlake.sims.scada_data import (
     DEFAULT_DAYS,
@@ -80,16 +80,6 @@ class SimRequest:
     query: str
     status: int
     fault: str | None = None
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password, for printing."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # -- the stand-in ----------------------------------------------------------------------------

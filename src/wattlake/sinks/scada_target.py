@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.errors import ConfigError, WarehouseError
+from wattlake.redact import redact_url
 from wattlake.sources.scada.schema import AGGREGATES, DEFAULT_TURBINE, signal_name
 
 PG_DDL = (
@@ -123,7 +124,7 @@ class ScadaTarget:
                 self._pg = psycopg.connect(url, connect_timeout=10)
             except psycopg.Error as exc:
                 raise WarehouseError(
-                    f"cannot reach the SCADA target {_redact(url)}: {exc}",
+                    f"cannot reach the SCADA target {redact_url(url)}: {exc}",
                     hint="check --target / WATTLAKE_SCADA_TARGET and that the database exists",
                 ) from exc
         elif url.startswith("duckdb://"):
@@ -133,7 +134,7 @@ class ScadaTarget:
             self._duck = duckdb.connect(path)
         else:
             raise ConfigError(
-                f"unknown SCADA target URL {_redact(url)!r}",
+                f"unknown SCADA target URL {redact_url(url)!r}",
                 hint="use postgresql://user@host/db (or duckdb:///path.duckdb)",
             )
         self.ensure()
@@ -285,10 +286,3 @@ class ScadaTarget:
             con.rollback()
             raise
         return result
-
-
-def _redact(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    p = urlsplit(url)
-    return url.replace(f":{p.password}@", ":***@") if p.password else url

@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from wattlake.pipeline import Runner
+from wattlake.redact import redact_url
 from wattlake.sims.scada_source import ScadaSourceSim
-from wattlake.sinks.scada_target import ScadaTarget, _redact
+from wattlake.sinks.scada_target import ScadaTarget
 from wattlake.sources.scada.pipeline import plan, run_days
 
 START, DAYS = date(2024, 5, 20), 10
@@ -48,7 +49,7 @@ def run(runner: Runner, console: Console) -> list[str]:
     with ScadaSourceSim(turbines=3, start=START, days=DAYS) as sim, ScadaTarget(url) as target:
         requests = plan(days) + plan(days, turbines=["WTG02", "WTG03"])
         result = run_days(
-            runner, requests, base_url=sim.base_url, push=target.push_day, target=_redact(url)
+            runner, requests, base_url=sim.base_url, push=target.push_day, target=redact_url(url)
         )
         kind = target.kind
     console.print(
@@ -58,7 +59,7 @@ def run(runner: Runner, console: Console) -> list[str]:
         f"{result.gold_rows:,} 10-minute buckets (run {result.run.run_id})"
     )
     console.print(
-        f"  target: {kind} {escape(_redact(url))} ({escape(why)}): "
+        f"  target: {kind} {escape(redact_url(url))} ({escape(why)}): "
         f"{result.pushed_rows:,} rows pushed, {result.target_changed:,} inserted or changed; "
         "signals wind_speed_mean … power_std, WTG02/wind_speed_mean …"
     )

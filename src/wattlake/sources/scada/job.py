@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from wattlake.config import get_settings
 from wattlake.jobs import Check, Job, Partitioning, Schedule, day_in
 from wattlake.pipeline import Progress, Runner
-from wattlake.sinks.scada_target import ScadaTarget, _redact
+from wattlake.redact import redact_url
+from wattlake.sinks.scada_target import ScadaTarget
 from wattlake.sources.scada.pipeline import PIPELINE, days_between, plan, run_days
 from wattlake.timeutil import DAY_HELP
 
@@ -47,7 +48,7 @@ def run_job(runner: Runner, p: ScadaRunParams, progress: Progress | None = None)
     try:
         result = run_days(
             runner, requests, base_url=s.scada_source_url,
-            push=sink.push_day if sink else None, target=_redact(sink.url) if sink else None,
+            push=sink.push_day if sink else None, target=redact_url(sink.url) if sink else None,
             refresh=p.refresh, progress=progress,
         )  # fmt: skip
     finally:
