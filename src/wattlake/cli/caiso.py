@@ -10,15 +10,14 @@ import typer
 
 from wattlake.cli.common import (
     console,
-    err,
     ingest_app,
     ingest_paths,
     progress_bar,
+    report_failures,
     run_app,
     sim_app,
 )
 from wattlake.errors import WattlakeError
-from wattlake.term import esc
 
 
 class OasisMarket(StrEnum):
@@ -112,12 +111,7 @@ def run_caiso_lmp(
         f"{result.rows_rejected} rejected; gold {'rebuilt' if result.gold_built else 'unchanged'}",
         markup=False,
     )
-    for s in run.failed_steps:
-        err.print(f"[red]{esc(s.name)} {esc(s.target)}: {esc(s.error)}")
-    if result.rows_rejected:
-        err.print(f"rejected rows: wattlake runs {esc(run.run_id)} --rejects")
-    if run.failed_steps:
-        raise typer.Exit(1)
+    report_failures(run, rejected=bool(result.rows_rejected))
 
 
 @sim_app.command("oasis")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # heavy imports stay out of `wattlake --help` (tests/test_cli
     import pyarrow as pa
 
     from wattlake.config import Settings
+    from wattlake.parsing import FileReport
+    from wattlake.runs import Run
 
 
 def get_settings() -> Settings:
@@ -132,22 +134,31 @@ def ingest_paths(pipeline: str, paths: list[Path], force: bool) -> None:
         with byte_progress(err, f"ingest {pipeline}", sizes) as (tick, reading):
             runner.on_bytes = reading
             run, reports = runner.ingest_files(spec, files, force=force, progress=tick)
-        summary = Table(title=cell(f"run {run.run_id}"))
-        for col in ("file", "read", "loaded", "rejected", "note"):
-            summary.add_column(
-                col, justify="right" if col in ("read", "loaded", "rejected") else "left"
-            )
-        for r in reports:
-            summary.add_row(
-                *map(cell, (r.source_file, r.rows_read, r.rows_loaded, r.rows_rejected, r.note))
-            )
-        console.print(summary)
-        failed = run.failed_steps
-        for s in failed:
-            err.print(f"[red]{esc(s.name)} {esc(s.target)}: {esc(s.error)}")
-        if any(r.rows_rejected for r in reports):
-            err.print(f"rejected rows: wattlake runs {esc(run.run_id)} --rejects")
-        if failed:
-            raise typer.Exit(1)
+        print_file_reports(run, reports)
     finally:
         runner.close()
+
+
+def print_file_reports(run: Run, reports: Sequence[FileReport]) -> None:
+    """One row per file (read, loaded, rejected, note), then :func:`report_failures`."""
+    summary = Table(title=cell(f"run {run.run_id}"))
+    for col in ("file", "read", "loaded", "rejected", "note"):
+        summary.add_column(
+            col, justify="right" if col in ("read", "loaded", "rejected") else "left"
+        )
+    for r in reports:
+        summary.add_row(
+            *map(cell, (r.source_file, r.rows_read, r.rows_loaded, r.rows_rejected, r.note))
+        )
+    console.print(summary)
+    report_failures(run, rejected=any(r.rows_rejected for r in reports))
+
+
+def report_failures(run: Run, *, rejected: bool = False) -> None:
+    """Print the run's failed steps and where its rejected rows are; exit 1 if a step failed."""
+    for s in run.failed_steps:
+        err.print(f"[red]{esc(s.name)} {esc(s.target)}: {esc(s.error or '')}")
+    if rejected:
+        err.print(f"rejected rows: wattlake runs {esc(run.run_id)} --rejects")
+    if run.failed_steps:
+        raise typer.Exit(1)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from wattlake.cli.common import (
-    console,
-    err,
     ingest_app,
+    print_file_reports,
     progress_bar,
 )
 
@@ -45,20 +42,6 @@ def ingest_espi(
             run, reports = ingest(
                 runner, paths, zone=zone, custodian=custodian, force=force, progress=tick
             )
-        summary = Table(title=f"run {run.run_id}")
-        for col in ("file", "read", "loaded", "rejected", "note"):
-            summary.add_column(col, justify="left" if col in ("file", "note") else "right")
-        for r in reports:
-            summary.add_row(
-                escape(r.source_file), str(r.rows_read), str(r.rows_loaded),
-                str(r.rows_rejected), escape(r.note or ""),
-            )  # fmt: skip
-        console.print(summary)
-        for s in run.failed_steps:
-            err.print(f"[red]{escape(s.name)} {escape(s.target)}: {escape(s.error or '')}")
-        if any(r.rows_rejected for r in reports):
-            err.print(f"rejected rows: wattlake runs {run.run_id} --rejects")
-        if run.failed_steps:
-            raise typer.Exit(1)
+        print_file_reports(run, reports)
     finally:
         runner.close()

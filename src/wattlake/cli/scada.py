@@ -10,10 +10,10 @@ from rich.markup import escape
 
 from wattlake.cli.common import (
     console,
-    err,
     get_settings,
     progress_bar,
     push_app,
+    report_failures,
     run_app,
     sim_app,
 )
@@ -125,12 +125,7 @@ def run_scada(
         )
     else:
         console.print("no target (--target or WATTLAKE_SCADA_TARGET): nothing pushed")
-    for st in run.failed_steps:
-        err.print(f"[red]{st.name} {escape(st.target)}: {escape(st.error or '')}")
-    if result.rows_rejected:
-        err.print(f"rejected rows: wattlake runs {run.run_id} --rejects")
-    if run.failed_steps:
-        raise typer.Exit(1)
+    report_failures(run, rejected=bool(result.rows_rejected))
 
 
 @push_app.command("scada-target")
@@ -178,10 +173,7 @@ def push_scada_target(
         )
     if not pushed:
         console.print("nothing in the warehouse for those days (run `wattlake run scada` first)")
-    for st in run.failed_steps:
-        err.print(f"[red]{st.name} {escape(st.target)}: {escape(st.error or '')}")
-    if run.failed_steps:
-        raise typer.Exit(1)
+    report_failures(run)
 
 
 @sim_app.command("scada-source")
