@@ -29,7 +29,34 @@ class Reply:
     truncate: bool = False  # promise the whole body, send half, hang up (a cut connection)
 
 
-class SimServer:
+class Serving:
+    """What every stand-in offers around its ``start()``/``stop()``: ``with sim:`` and
+    serving until Ctrl-C."""
+
+    def start(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve_until_interrupted(self) -> None:
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+
+class SimServer(Serving):
     """Subclasses implement ``handle(request) -> Reply``; ``start()`` returns the root URL.
     ``tls``: serve HTTPS with this server-side context (client certificates if it requires them)."""
 
@@ -101,19 +128,3 @@ class SimServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def serve_until_interrupted(self) -> None:
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()

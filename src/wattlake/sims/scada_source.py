@@ -53,6 +53,7 @@ import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
 from wattlake.redact import redact_url
+from wattlake.sims._server import Serving
 from wattlake.sims.scada_app import DEFAULT_LIMIT, MAX_LIMIT, create_app, encode_rows
 from wattlake.sims.scada_data import (
     DEFAULT_DAYS,
@@ -93,7 +94,7 @@ def _as_datetime(v: date | datetime | str) -> datetime:
     return v.replace(tzinfo=None)
 
 
-class ScadaSourceSim:
+class ScadaSourceSim(Serving):
     """The Fonte stand-in: ``start() -> base_url`` (``http://127.0.0.1:PORT``), ``stop()``,
     or ``with ScadaSourceSim(...) as sim: sim.base_url``.
 
@@ -260,22 +261,6 @@ class ScadaSourceSim:
         if self._store is not None:
             self._store.close()
         self._server = self._thread = self._sock = self._store = None
-
-    def serve_until_interrupted(self) -> None:
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
-
-    def __enter__(self) -> ScadaSourceSim:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
