@@ -29,6 +29,27 @@ class Reply:
     truncate: bool = False  # promise the whole body, send half, hang up (a cut connection)
 
 
+class Faults:
+    """A stand-in's queue of injected faults (``fail_next``): each request takes the next one."""
+
+    def __init__(self, known: tuple[str, ...]) -> None:
+        self.known = known
+        self._queue: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, *kinds: str) -> None:
+        unknown = [k for k in kinds if k not in self.known]
+        if unknown:
+            raise ValueError(f"unknown faults {unknown}; use {self.known}")
+        with self._lock:
+            self._queue.extend(kinds)
+
+    def take(self) -> str | None:
+        """The next fault, or None when there is none."""
+        with self._lock:
+            return self._queue.pop(0) if self._queue else None
+
+
 class Serving:
     """What every stand-in offers around its ``start()``/``stop()``: ``with sim:`` and
     serving until Ctrl-C."""

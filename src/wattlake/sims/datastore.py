@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wattlake.sims._server import Reply, Request, SimServer
+from wattlake.sims._server import Faults, Reply, Request, SimServer
 
 __all__ = ["DatastoreSim", "main"]
 
@@ -93,7 +93,7 @@ class DatastoreSim(SimServer):
         super().__init__(host, port)
         self.db_path, self.token = str(db_path), token
         self.calls: Counter[str] = Counter()
-        self._faults: list[str] = []
+        self.faults = Faults(FAULTS)
         self._lock = threading.Lock()
         self.db = sqlite3.connect(self.db_path, check_same_thread=False)
         self.db.executescript(SCHEMA)
@@ -110,10 +110,7 @@ class DatastoreSim(SimServer):
         self.db.close()
 
     def fail_next(self, *kinds: str) -> None:
-        if any(k not in FAULTS for k in kinds):
-            raise ValueError(f"faults are {FAULTS}")
-        with self._lock:
-            self._faults.extend(kinds)
+        self.faults.add(*kinds)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -125,8 +122,7 @@ class DatastoreSim(SimServer):
         self.calls[f"{r.method} {route}"] += 1
         if r.headers.get("authorization", "") != f"Bearer {self.token}":
             return _json(401, {"detail": "Authentication credentials were not provided."})
-        with self._lock:
-            fault = self._faults.pop(0) if self._faults else None
+        fault = self.faults.take()
         if fault == "429":
             return _json(429, {"detail": "Request was throttled."})
         if fault == "500":

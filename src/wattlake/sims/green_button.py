@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs
 
-from wattlake.sims._server import Reply, Request, SimServer
+from wattlake.sims._server import Faults, Reply, Request, SimServer
 from wattlake.sims.green_button_data import (
     Block,
     UsagePointSpec,
@@ -108,7 +108,7 @@ class GreenButtonSim(SimServer):
         self.token_ttl, self.rate_limit_s = token_ttl, rate_limit_s
         self.client_id, self.client_secret = client_id, client_secret
         self.requests: list[SimRequest] = []
-        self._faults: list[str] = []
+        self.faults = Faults(FAULTS)
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
         for c in self.customers:
@@ -139,11 +139,7 @@ class GreenButtonSim(SimServer):
                     c.revoked = True
 
     def fail_next(self, *kinds: str) -> None:
-        unknown = [k for k in kinds if k not in FAULTS]
-        if unknown:
-            raise ValueError(f"unknown faults {unknown}; use {FAULTS}")
-        with self._lock:
-            self._faults.extend(kinds)
+        self.faults.add(*kinds)
 
     def customer(self, project_id: str) -> Customer:
         return next(c for c in self.customers if c.project_id == project_id)
@@ -188,7 +184,7 @@ class GreenButtonSim(SimServer):
             limited = last is not None and time.monotonic() - last < self.rate_limit_s
             if not limited:
                 self._last[r.client] = time.monotonic()
-            fault = self._faults.pop(0) if self._faults and not limited else None
+        fault = None if limited else self.faults.take()
         if limited or fault == "429":
             return Reply(429, b"Too Many Requests")
         if fault == "500":

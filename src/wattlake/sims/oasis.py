@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from wattlake.sims._server import Reply, Request, SimServer
+from wattlake.sims._server import Faults, Reply, Request, SimServer
 from wattlake.sims.oasis_data import (
     PACIFIC,
     PriceModel,
@@ -106,7 +106,7 @@ class OasisSim(SimServer):
         self._now = now
         self.model = PriceModel(seed, ghg_from)
         self.requests: list[SimRequest] = []
-        self._faults: list[str] = []
+        self.faults = Faults(FAULTS)
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -120,11 +120,7 @@ class OasisSim(SimServer):
         return f"http://{self.host}:{self.port}/oasisapi"
 
     def fail_next(self, *kinds: str) -> None:
-        unknown = [k for k in kinds if k not in FAULTS]
-        if unknown:
-            raise ValueError(f"unknown faults {unknown}; use {FAULTS}")
-        with self._lock:
-            self._faults.extend(kinds)
+        self.faults.add(*kinds)
 
     def now(self) -> datetime:
         return self._now or datetime.now(UTC)
@@ -138,8 +134,7 @@ class OasisSim(SimServer):
             limited = last is not None and time.monotonic() - last < self.rate_limit_s
             if not limited:
                 self._last[client] = time.monotonic()
-            ours = self._faults and not limited and request.path == PATH
-            fault = self._faults.pop(0) if ours else None
+        fault = self.faults.take() if not limited and request.path == PATH else None
         headers: dict[str, str] = {"Content-Type": "text/plain"}
         if request.method != "GET" or request.path != PATH:
             status, outcome, body = 404, "404", b"Not Found"

@@ -53,7 +53,7 @@ import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
 from wattlake.redact import redact_url
-from wattlake.sims._server import Serving
+from wattlake.sims._server import Faults, Serving
 from wattlake.sims.scada_app import DEFAULT_LIMIT, MAX_LIMIT, create_app, encode_rows
 from wattlake.sims.scada_data import (
     DEFAULT_DAYS,
@@ -136,7 +136,7 @@ class ScadaSourceSim(Serving):
         self._sock: socket.socket | None = None
         self.app = create_app(self)
         self.requests: list[SimRequest] = []
-        self._faults: list[str] = []
+        self.faults = Faults(FAULTS)
         self._lock = threading.Lock()
 
     @property
@@ -170,19 +170,14 @@ class ScadaSourceSim(Serving):
         self.default_turbine = next((n for n, d in listed if d), DEFAULT_TURBINE)
 
     def fail_next(self, *kinds: str) -> None:
-        unknown = [k for k in kinds if k not in FAULTS]
-        if unknown:
-            raise ValueError(f"unknown faults {unknown}; use {FAULTS}")
-        with self._lock:
-            self._faults.extend(kinds)
+        self.faults.add(*kinds)
 
     async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app, with the fault queue in front and the request log behind."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with self._lock:
-            fault = self._faults.pop(0) if self._faults else None
+        fault = self.faults.take()
         query = scope.get("query_string", b"").decode("latin-1")
         status = 0
         if fault is not None and fault.isdigit():
