@@ -33,6 +33,7 @@ from wattlake.engines.base import (
     Params,
     create_table_sql,
     in_key_order,
+    in_series_order,
     is_text,
     load_model,
     series_runs,
@@ -217,11 +218,12 @@ class PostgresTx:
         bulk = self._bulk.get(spec.name)
         if bulk is None:
             return False
-        boxes = _boxes(spec, table)
+        runs = series_runs(spec, table)
+        boxes = _boxes(spec, table, runs)
         if boxes is None or any(bulk.meets(b) for b in boxes):
             self._end_bulk(spec.name)
             return False
-        copy_binary(cur, _q(spec.name), in_key_order(spec, table))
+        copy_binary(cur, _q(spec.name), in_series_order(table, runs))
         for box in boxes:
             bulk.add(box)
         return True
@@ -324,12 +326,13 @@ def _inside(table: pa.Table, keys: list[str], box: Sequence[tuple[Any, Any]]) ->
     return inside
 
 
-def _boxes(spec: TableSpec, table: pa.Table) -> list[Box] | None:
+def _boxes(
+    spec: TableSpec, table: pa.Table, runs: tuple[list[int], list[tuple[Any, ...]]] | None
+) -> list[Box] | None:
     """The key ranges of ``table``: one box per series (its key, its time range) when it is
-    made of contiguous ordered series (see ``series_runs``), else one for the whole batch;
-    None if the batch repeats a key."""
+    made of contiguous ordered series (``runs``, from ``series_runs``), else one for the
+    whole batch; None if the batch repeats a key."""
     pk = spec.primary_key
-    runs = series_runs(spec, table)
     if runs is None:
         if _repeats(spec, table):
             return None
