@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import io
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import Any, BinaryIO, cast
 
 import pyarrow as pa
 
+from wattlake.background import prefetch
 from wattlake.config import Settings, get_settings
 from wattlake.engines import Engine, Tx, connect
 from wattlake.errors import InputError, LakeError, WattlakeError
@@ -41,7 +42,6 @@ from wattlake.parsing import FileReport, Parser
 from wattlake.runs import Run, RunCancelled, RunLog, Step
 from wattlake.tables import TableSpec, utcnow
 
-T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 UPSERT_ROWS = 250_000  # parser batches are gathered up to this many rows per upsert
 GROUP_FILES = 32  # artifacts per transaction on engines that prefer group commits
@@ -400,9 +400,7 @@ class Runner:
                 )
         with self.lake.open(artifact) as raw:
             stream = raw if self.on_bytes is None else _tracked(raw, artifact, self.on_bytes)
-            batches = prefetch(coalesce(parser(stream, report), UPSERT_ROWS))
-            for table_name, batch in batches:
-                report.rows_loaded += tx.upsert(spec.table(table_name), batch)
+            report.rows_loaded += _write(tx, spec, parser(stream, report))
         if not report.balanced:
             raise WattlakeError(
                 f"{artifact.key}: {report.rows_read} rows read but "
@@ -478,6 +476,19 @@ class Runner:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def _write(tx: Tx, spec: PipelineSpec, parsed: Iterator[tuple[str, pa.Table]]) -> int:
+    """Write a parser's ``(table name, batch)`` output in ``tx``, parsing in a background
+    thread meanwhile; the rows written. An engine with ``upsert_stream`` (DuckDB) takes each
+    run of one table's batches as a stream; the others take batches gathered up to
+    UPSERT_ROWS rows, one upsert each."""
+    stream_into = getattr(tx, "upsert_stream", None)
+    if stream_into is None:
+        batches = prefetch(coalesce(parsed, UPSERT_ROWS))
+        return sum(tx.upsert(spec.table(name), batch) for name, batch in batches)
+    runs = groupby(parsed, key=itemgetter(0))  # parsed on the engine's checking thread
+    return sum(int(stream_into(spec.table(name), (b for _n, b in run))) for name, run in runs)
 
 
 class _Position(io.RawIOBase):
@@ -592,43 +603,3 @@ def coalesce(batches: Iterable[tuple[str, pa.Table]], rows: int) -> Iterator[tup
         size += batch.num_rows
     if pending and name is not None:
         yield name, pa.concat_tables(pending)
-
-
-def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run ``items`` in a background thread, ``depth`` ahead: parsing the next batch overlaps
-    loading this one (pyarrow and the engines release the GIL). Errors re-raise here."""
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(("done", None))
-        except BaseException as exc:
-            q.put(("error", exc))
-
-    worker = threading.Thread(target=produce, name="wattlake-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = q.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.05)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wattlake.background import prefetch
 from wattlake.engines.base import Params, create_table_sql, is_text, load_model, series_runs
 from wattlake.errors import WarehouseError
 from wattlake.tables import TableSpec, sql_type
@@ -132,6 +133,97 @@ class DuckDBTx:
             )
         _with_batch(cur, table, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} AS _u")
         return n
+
+    def upsert_stream(self, spec: TableSpec, batches: Iterable[pa.Table]) -> int:
+        """Upsert every batch of ``batches`` (one table's, in order), like ``upsert`` each.
+
+        While the batches' keys are new (:meth:`_is_new`: a first load, as most are) they flow
+        into ONE ``INSERT`` from an Arrow stream as they are parsed: DuckDB then spreads the
+        insert over its threads (a 200k-row batch alone measured 2× the time per row of one
+        1M-row insert here) and parsing overlaps writing. From the first batch that may meet a
+        stored key on, each batch goes through ``upsert``. Batches are checked on a thread of
+        their own, ahead of the insert, so the check's query overlaps it too."""
+        checked = prefetch(self._checked(spec, batches))
+        total = 0
+        try:
+            for new, first in checked:
+                if new:
+                    streamed, held = self._insert_stream(spec, first, checked)
+                    total += streamed + sum(self.upsert(spec, table) for table in held)
+                else:
+                    total += self.upsert(spec, first)
+        finally:
+            checked.close()  # stops the checking thread if we leave early
+        return total
+
+    def _insert_stream(
+        self, spec: TableSpec, first: pa.Table, checked: Iterator[tuple[bool, pa.Table]]
+    ) -> tuple[int, list[pa.Table]]:
+        """One ``INSERT`` of ``first`` and the new batches after it in ``checked``, up to the
+        first one that is not new; returns (rows inserted, [that batch] or []). An error while
+        producing the batches ends the stream and is raised here as it was (DuckDB would wrap
+        it)."""
+        rows = [int(first.num_rows)]
+        held: list[pa.Table] = []
+        failed: list[BaseException] = []
+
+        def feed() -> Iterator[pa.RecordBatch]:
+            yield from first.to_batches()
+            try:
+                for is_new, table in checked:
+                    if not is_new:
+                        held.append(table)
+                        return
+                    rows[0] += int(table.num_rows)
+                    yield from table.to_batches()
+            except BaseException as exc:  # re-raised below, with its own type and hint
+                failed.append(exc)
+
+        cols = ", ".join(_q(c) for c in spec.column_names)
+        reader = pa.RecordBatchReader.from_batches(spec.arrow_schema, feed())
+        sql = f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM {_BATCH}"
+        self.cur.from_arrow(reader).query(_BATCH, sql)
+        if failed:
+            raise failed[0]
+        return rows[0], held
+
+    def _checked(
+        self, spec: TableSpec, batches: Iterable[pa.Table]
+    ) -> Iterator[tuple[bool, pa.Table]]:
+        """(keys certainly new, conformed batch) for each batch with rows; after the first
+        batch that is not certainly new, no more checks (every later one is upserted)."""
+        streaming = True
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            table = spec.conform(batch)
+            streaming = streaming and self._is_new(spec, table)
+            yield streaming, table
+
+    def _is_new(self, spec: TableSpec, table: pa.Table) -> bool:
+        """Can none of ``table``'s keys be stored yet, nor repeat inside it? Proven cheaply or
+        not at all: a time-series batch (:func:`series_runs`) whose series spans miss this
+        transaction's writes and whose key ranges hold no committed row. True records its
+        spans as written (the caller writes it)."""
+        if not spec.primary_key:
+            return True
+        runs = series_runs(spec, table) if table.num_rows > 1 else None
+        spans = self._spans.setdefault(spec.name, {})
+        if runs is None or spans is None or self._wrote_sql or self._committed is None:
+            return False
+        new = _series_spans(spec, table, runs)
+        if any(lo <= b and a <= hi for key, lo, hi in new for a, b in spans.get(key, ())):
+            return False
+        ranges, args = _key_ranges(spec, table)
+        if self._outside is None:
+            self._outside = self._committed()
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} AS t WHERE {ranges} LIMIT 1)"
+        found = self._outside.execute(sql, args).fetchall()[0][0]
+        if found:
+            return False
+        for key, lo, hi in new:
+            spans.setdefault(key, []).append((lo, hi))
+        return True
 
     def _reader(
         self,

@@ -1,0 +1,202 @@
+"""DuckDB's ``upsert_stream``: new keys flow into one INSERT, and the result is always what a
+batch-by-batch ``upsert`` gives (stored keys replaced, repeats keep the last, nothing doubled)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from wattlake.engines import connect
+from wattlake.engines.duckdb import DuckDBEngine, DuckDBTx
+from wattlake.errors import InputError
+from wattlake.tables import UTC_TS, Column, TableSpec
+
+SPEC = TableSpec(
+    "readings_s",
+    (
+        Column("site", pa.string()),
+        Column("at_utc", UTC_TS),
+        Column("day", pa.date32()),
+        Column("value", pa.float64()),
+    ),
+    primary_key=("site", "at_utc"),
+)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def rows(pairs: list[tuple[str, int, float]]) -> pa.Table:
+    """A batch of (site, minute, value) rows."""
+    return pa.Table.from_pylist(
+        [
+            {"site": s, "at_utc": T0 + timedelta(minutes=m), "day": date(2025, 1, 1), "value": v}
+            for s, m, v in pairs
+        ],
+        SPEC.arrow_schema,
+    )
+
+
+def series(site: str, start: int, n: int, value: float) -> pa.Table:
+    return rows([(site, start + i, value) for i in range(n)])
+
+
+def content(engine: DuckDBEngine) -> list[tuple[object, ...]]:
+    t = engine.query(f"SELECT site, at_utc, value FROM {SPEC.name} ORDER BY site, at_utc")
+    return [tuple(r.values()) for r in t.to_pylist()]
+
+
+def fresh() -> DuckDBEngine:
+    engine = connect("duckdb:///:memory:")
+    assert isinstance(engine, DuckDBEngine)
+    engine.ensure(SPEC)
+    return engine
+
+
+@pytest.fixture
+def inserts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows of each streaming INSERT the tests run (a seam to see which path was taken)."""
+    seen: list[int] = []
+    original = DuckDBTx._insert_stream
+
+    def counted(self: DuckDBTx, *args: object) -> tuple[int, list[pa.Table]]:
+        streamed, held = original(self, *args)  # type: ignore[arg-type]
+        seen.append(streamed)
+        return streamed, held
+
+    monkeypatch.setattr(DuckDBTx, "_insert_stream", counted)
+    return seen
+
+
+def test_new_keys_go_in_one_insert(inserts: list[int]) -> None:
+    engine = fresh()
+    engine.upsert(SPEC, series("other", 0, 3, 9.0))  # committed rows of another series
+    batches = [series("a", 0, 5, 1.0), series("a", 5, 5, 2.0), series("b", 0, 4, 3.0)]
+    with engine.transaction() as tx:
+        assert tx.upsert_stream(SPEC, iter(batches)) == 14
+    assert inserts == [14]
+    got = content(engine)
+    assert len(got) == 17
+    assert [r[2] for r in got if r[0] == "a"] == [1.0] * 5 + [2.0] * 5
+
+
+def test_a_stored_key_ends_the_stream_and_is_replaced(inserts: list[int]) -> None:
+    engine = fresh()
+    engine.upsert(SPEC, series("a", 10, 2, 0.5))  # minutes 10, 11 stored
+    batches = [
+        series("a", 0, 5, 1.0),  # new: streamed
+        series("a", 5, 6, 2.0),  # minutes 5..10: meets the stored minute 10
+        series("b", 0, 3, 3.0),  # new, but after the first clash: upserted
+    ]
+    with engine.transaction() as tx:
+        assert tx.upsert_stream(SPEC, iter(batches)) == 14
+    assert inserts == [5]
+    got = {(r[0], r[1].minute): r[2] for r in content(engine)}  # type: ignore[attr-defined]
+    assert len(got) == 15  # 5 + 6 + 3 new or replaced, plus the stored minute 11
+    assert got[("a", 10)] == 2.0 and got[("a", 11)] == 0.5
+
+
+def test_keys_the_stream_wrote_itself_are_replaced_not_doubled(inserts: list[int]) -> None:
+    engine = fresh()
+    batches = [series("a", 0, 5, 1.0), series("a", 3, 4, 2.0), rows([("c", 0, 1.0)])]
+    with engine.transaction() as tx:
+        tx.upsert_stream(SPEC, iter(batches))
+    assert inserts == [5]
+    got = [(r[1].minute, r[2]) for r in content(engine) if r[0] == "a"]  # type: ignore[attr-defined]
+    assert got == [(0, 1.0), (1, 1.0), (2, 1.0), (3, 2.0), (4, 2.0), (5, 2.0), (6, 2.0)]
+
+
+def test_a_batch_with_repeated_keys_keeps_the_last(inserts: list[int]) -> None:
+    engine = fresh()
+    repeated = rows([("a", 0, 1.0), ("a", 1, 1.0), ("a", 0, 7.0)])
+    with engine.transaction() as tx:
+        tx.upsert_stream(SPEC, iter([repeated, series("b", 0, 2, 1.0)]))
+    assert inserts == []  # not provably new: both upserted
+    assert content(engine)[0][2] == 7.0 and len(content(engine)) == 4
+
+
+def test_after_plain_sql_in_the_transaction_nothing_streams(inserts: list[int]) -> None:
+    engine = fresh()
+    with engine.transaction() as tx:
+        tx.execute(
+            f"INSERT INTO {SPEC.name} VALUES ('a', $at, DATE '2025-01-01', 4.0)",
+            {"at": T0 + timedelta(minutes=2)},
+        )
+        tx.upsert_stream(SPEC, iter([series("a", 0, 5, 1.0)]))
+    assert inserts == []
+    assert [r[2] for r in content(engine)] == [1.0] * 5
+
+
+def test_an_error_while_producing_batches_is_raised_as_is_and_leaves_nothing() -> None:
+    engine = fresh()
+    engine.upsert(SPEC, series("keep", 0, 2, 1.0))
+
+    def produce() -> Iterator[pa.Table]:
+        yield series("a", 0, 5, 1.0)
+        yield series("a", 5, 5, 1.0)
+        raise InputError("line 9: the file ends inside a quoted field", hint="fix the file")
+
+    with pytest.raises(InputError, match="quoted field") as err, engine.transaction() as tx:
+        tx.upsert_stream(SPEC, produce())
+    assert err.value.hint == "fix the file"
+    assert [r[0] for r in content(engine)] == ["keep", "keep"]
+
+
+def test_stream_result_equals_batch_by_batch_upserts(inserts: list[int]) -> None:
+    """Seeded random batches (new series, overlaps with stored rows and with earlier batches,
+    repeats, shuffled rows): the stream and one upsert per batch leave the same table."""
+    rnd = random.Random(20261128)
+    for trial in range(40):
+        stored = [series(f"s{i}", rnd.randrange(0, 50), rnd.randrange(1, 20), -1.0) for i in range(3)]
+        batches = []
+        for b in range(rnd.randrange(1, 7)):
+            if rnd.random() < 0.2:  # shuffled rows, maybe repeating a key
+                pairs = [(f"s{rnd.randrange(5)}", rnd.randrange(80), float(b)) for _ in range(6)]
+                batches.append(rows(pairs))
+            else:
+                site = f"s{rnd.randrange(5)}"
+                batches.append(series(site, rnd.randrange(80), rnd.randrange(1, 15), float(b)))
+        streamed, stepwise = fresh(), fresh()
+        for engine in (streamed, stepwise):
+            for t in stored:
+                engine.upsert(SPEC, t)
+        with streamed.transaction() as tx:
+            n = tx.upsert_stream(SPEC, iter(batches))
+        with stepwise.transaction() as tx2:
+            m = sum(tx2.upsert(SPEC, t) for t in batches)
+        assert n == m, trial
+        assert content(streamed) == content(stepwise), trial
+    assert len(inserts) >= 10  # the trials took the streaming path often, and the other too
+
+
+def test_streamed_batches_are_not_kept_alive() -> None:
+    """A big file is many batches in one INSERT: Arrow memory must follow the batches in
+    flight, not the file (8 batches of 50k rows; at most a few alive at once)."""
+    engine = fresh()
+    n = 50_000
+    peak: list[int] = []
+
+    def big(i: int) -> pa.Table:
+        at = pa.array(np.arange(i * n, (i + 1) * n, dtype=np.int64) * 60_000_000, pa.int64())
+        return pa.table(
+            {
+                "site": pa.array(["s"] * n),
+                "at_utc": at.cast(UTC_TS),
+                "day": pa.array([date(2025, 1, 1)] * n),
+                "value": pa.array(np.ones(n)),
+            }
+        )
+
+    def produce() -> Iterator[pa.Table]:
+        for i in range(8):
+            peak.append(pa.total_allocated_bytes())
+            yield big(i)
+
+    batch_bytes = big(0).nbytes
+    with engine.transaction() as tx:
+        assert tx.upsert_stream(SPEC, produce()) == 8 * n
+    assert max(peak) < 5 * batch_bytes, (max(peak), batch_bytes)
+    assert len(content(engine)) == 8 * n
