@@ -150,7 +150,9 @@ def test_stream_result_equals_batch_by_batch_upserts(inserts: list[int]) -> None
     repeats, shuffled rows): the stream and one upsert per batch leave the same table."""
     rnd = random.Random(20261128)
     for trial in range(40):
-        stored = [series(f"s{i}", rnd.randrange(0, 50), rnd.randrange(1, 20), -1.0) for i in range(3)]
+        stored = [
+            series(f"s{i}", rnd.randrange(0, 50), rnd.randrange(1, 20), -1.0) for i in range(3)
+        ]
         batches = []
         for b in range(rnd.randrange(1, 7)):
             if rnd.random() < 0.2:  # shuffled rows, maybe repeating a key

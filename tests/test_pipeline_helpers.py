@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from wattlake.pipeline import coalesce, prefetch
+from wattlake.background import prefetch
+from wattlake.pipeline import coalesce
 
 
 def batches(*spec: tuple[str, int]) -> Iterator[tuple[str, pa.Table]]:

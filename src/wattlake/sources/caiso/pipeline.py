@@ -28,11 +28,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wattlake.background import prefetch
 from wattlake.errors import FetchError, InputError
 from wattlake.jobs import Check, Job, Partitioning, Schedule, day_in
 from wattlake.lake import Artifact
 from wattlake.parsing import FileReport, Parser
-from wattlake.pipeline import PipelineSpec, Progress, Runner, prefetch
+from wattlake.pipeline import PipelineSpec, Progress, Runner
 from wattlake.runs import Run, Step
 from wattlake.sources.caiso.client import (
     DEFAULT_REAL_OASIS_URL,

@@ -32,11 +32,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wattlake.background import prefetch
 from wattlake.engines import Engine, Tx, load_model
 from wattlake.errors import FetchError, InputError
 from wattlake.lake import Artifact
 from wattlake.parsing import FileReport, Parser
-from wattlake.pipeline import PipelineSpec, Progress, Runner, prefetch
+from wattlake.pipeline import PipelineSpec, Progress, Runner
 from wattlake.runs import Run, Step
 from wattlake.sources.scada.client import DEFAULT_SOURCE_URL, DayRequest, ScadaClient, day_window
 from wattlake.sources.scada.parse import day_parser
