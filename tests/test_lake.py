@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,3 +92,45 @@ def test_local_file_takes_the_kernel_copy_path_with_the_same_result(tmp_path: Pa
     assert art.bytes == src.stat().st_size and lake.read_bytes(art) == src.read_bytes()
     with src.open("rb") as fh, pytest.raises(InputError, match="larger than"):
         lake.put("s", "in.csv", fh, run_id="r", max_bytes=10)
+
+
+@pytest.mark.parametrize("settled", [True, False])
+def test_local_copy_hash_names_what_bronze_holds_even_if_the_source_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settled: bool
+) -> None:
+    """The source is hashed while it is copied only when it has settled; a source written to
+    during the copy (here: between the copy and the hash's end) is caught by its changed
+    mtime/size, and then the copy itself is hashed."""
+    import wattlake.lake as lake_mod
+
+    monkeypatch.setattr(lake_mod, "SETTLED_NS", 0 if settled else 10**18)
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"a,b\n" * 5_000)
+    lake = Lake(str(tmp_path / "lake"))
+    with src.open("rb") as fh:
+        art = lake.put("s", "in.csv", fh, run_id="r")
+    assert art.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+
+    real_copy, real_hash = lake_mod.shutil.copyfile, lake_mod.sha256_file
+    appended = threading.Event()
+
+    def copy_then_source_grows(a: str, b: str) -> str:
+        out = real_copy(a, b)
+        with open(a, "ab") as f:  # another process appends after the copy was taken
+            f.write(b"late,row\n")
+        appended.set()
+        return str(out)
+
+    def hash_after_the_append(path: str) -> str:  # the worst order for a source hash
+        if path == str(src):
+            appended.wait(5)
+        return real_hash(path)
+
+    monkeypatch.setattr(lake_mod.shutil, "copyfile", copy_then_source_grows)
+    monkeypatch.setattr(lake_mod, "sha256_file", hash_after_the_append)
+    src.write_bytes(b"c,d\n" * 5_000)
+    with src.open("rb") as fh:
+        art = lake.put("s", "in2.csv", fh, run_id="r")
+    held = lake.read_bytes(art)
+    assert held == b"c,d\n" * 5_000
+    assert art.sha256 == hashlib.sha256(held).hexdigest() and art.bytes == len(held)

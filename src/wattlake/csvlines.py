@@ -155,22 +155,24 @@ class CleanLines(io.RawIOBase):
         buffer[: len(data)] = data
         return len(data)
 
-    def blocks(self, size: int) -> Iterator[bytes]:
+    def blocks(self, size: int, first: int | None = None) -> Iterator[bytes]:
         """The cleaned lines after the header, in blocks of whole lines of about ``size``
-        bytes, each ending in ``\\n`` (so each parses on its own; line numbers then follow
+        bytes (the first of about ``first``: a smaller first block starts the consumer
+        sooner), each ending in ``\\n`` (so each parses on its own; line numbers then follow
         from the lines of the blocks before it)."""
         carry, header, eof = b"", True, False
+        want = size if first is None else first
         while not eof:
             pieces: list[bytes | memoryview] = [carry]
             got = len(carry)
             while True:  # at least one read per block: a line longer than size still ends
-                piece = self.read(max(size - got, 1))
+                piece = self.read(max(want - got, 1))
                 if not piece:
                     eof = True
                     break
                 pieces.append(piece)
                 got += len(piece)
-                if got >= size:
+                if got >= want:
                     break
             data = b"".join(pieces)
             if header:
@@ -182,6 +184,7 @@ class CleanLines(io.RawIOBase):
             end = len(data) if eof else data.rfind(b"\n") + 1  # the stream ends with \n
             carry = data[end:]
             if end:
+                want = size
                 yield data[:end]
 
     def read_all(self) -> bytes:

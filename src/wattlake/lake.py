@@ -13,8 +13,10 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -28,6 +30,9 @@ from wattlake.errors import InputError, LakeError
 from wattlake.tables import UTC_TS, Column, TableSpec, utcnow
 
 CHUNK = 16 * 1024 * 1024
+SETTLED_NS = (
+    2_000_000_000  # a file last changed this long ago: a change now would show in its mtime
+)
 
 MANIFEST = TableSpec(
     "lake_manifest",
@@ -176,11 +181,30 @@ def _local_source(stream: BinaryIO) -> str | None:
 
 
 def _copy_local(path: str, tmp: str, key: str, max_bytes: int | None) -> tuple[int, str]:
-    """Local file to a local lake: a kernel-side copy, then one hashing read (measured 0.1 s
-    for 83 MB, against 0.34 s through Python-level chunked writes)."""
-    _check_size(key, os.path.getsize(path), max_bytes)
-    shutil.copyfile(path, tmp)
-    return os.path.getsize(tmp), sha256_file(tmp)
+    """Local file to a local lake: a kernel-side copy while another thread hashes the source
+    (83 MB: 0.06 s, against 0.09 s copying then hashing the copy, and 0.34 s through
+    Python-level chunked writes). The source's hash is the copy's only if the source did not
+    change meanwhile: its inode, size, mtime and ctime must be the same before and after, and
+    its mtime old enough that a write in the same clock tick would show (else, and for a
+    changed file, the copy itself is hashed: the bronze hash always names what bronze holds)."""
+    before = os.stat(path)
+    _check_size(key, before.st_size, max_bytes)
+    settled = time.time_ns() - max(before.st_mtime_ns, before.st_ctime_ns) > SETTLED_NS
+    if not settled:
+        shutil.copyfile(path, tmp)
+        return os.path.getsize(tmp), sha256_file(tmp)
+    with ThreadPoolExecutor(1, "wattlake-hash") as pool:
+        digest = pool.submit(sha256_file, path)
+        shutil.copyfile(path, tmp)
+        sha = digest.result()
+    size, after = os.path.getsize(tmp), os.stat(path)
+    same = (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
+        after.st_ctime_ns,
+    )
+    return (size, sha) if same and size == after.st_size else (size, sha256_file(tmp))
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

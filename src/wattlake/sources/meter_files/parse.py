@@ -34,6 +34,7 @@ from wattlake.tables import LOCAL_TS
 # memory follows the block size, not the file's; large enough that the fixed cost per block
 # (a few dozen Arrow calls) is small.
 BLOCK_SIZE = 4 * 1024 * 1024
+FIRST_BLOCK = 1024 * 1024  # the first block smaller: the load starts sooner
 WORKERS = max(2, min(4, os.cpu_count() or 1))
 TIME_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 OLE_ZERO = "30/12/1899 00:00:00"  # "no time" in the exporting system
@@ -86,7 +87,7 @@ def parse_meter_file(
         tuple(k for k in identity if k != layout.timestamp_field), layout.timestamp_field
     )
     line = 1  # physical lines before the next block (the header is line 1)
-    for block in _parsed(clean.blocks(BLOCK_SIZE), layout, timezone):
+    for block in _parsed(clean.blocks(BLOCK_SIZE, min(FIRST_BLOCK, BLOCK_SIZE)), layout, timezone):
         out = _take(block, line, layout, report, clean, seen)
         line += block.lines
         if out is not None and out.num_rows:
