@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 import io
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
