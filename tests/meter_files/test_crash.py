@@ -1,7 +1,7 @@
 """kill -9 during a load leaves all of a file or none of it (DuckDB, real subprocesses).
 
-A child process loads a ~130k-row LP file (in 25k-row batches, so rows reach the database file
-before the commit) into a DuckDB warehouse that already holds an earlier file; the test kills it
+A child process loads a ~130k-row LP file (parsed in 1 MB blocks streamed into one INSERT, so
+rows reach the database file before the commit) into a DuckDB warehouse that already holds an earlier file; the test kills it
 with SIGKILL at random points of the load (bounded trials, seeded), reopens the warehouse and
 checks: the earlier file is intact, and the new one is either wholly loaded and marked in the
 manifest, or absent and unmarked.
@@ -34,8 +34,9 @@ from wattlake.registry import get_pipeline
 import wattlake.pipeline
 import wattlake.sources.meter_files.parse as parse
 
-# Small batches: many upserts in the one transaction, so the kills land between and inside them.
-parse.BLOCK_SIZE = 1 << 20  # about 12k rows
+# Small blocks (about 12k rows): many batches in the one transaction, so the kills land
+# between and inside them (DuckDB streams them into one INSERT; other engines upsert 25k rows).
+parse.BLOCK_SIZE = 1 << 20
 wattlake.pipeline.UPSERT_ROWS = 25_000
 home, path = sys.argv[1], sys.argv[2]
 engine = connect(f"duckdb:///{home}/w.duckdb")
