@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         default=2 * 1024**3, description="Refuse input files larger than this many bytes."
     )
+    api_cache_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=0,
+        description="Memory for the API's response cache (bytes or a size, e.g. 64MiB); 0: none.",
+    )
+    api_cache_max_age: float = Field(
+        default=60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "Seconds a cached API answer may be served: bounds how long a change made outside "
+            "wattlake (psql by hand on PostgreSQL) can go unseen."
+        ),
+    )
 
     @field_validator("meter_encoding")
     @classmethod
@@ -110,7 +124,7 @@ class Settings(BaseSettings):
             raise ValueError("not a size with a unit (e.g. 256MB, 4GB, 2GiB)")
         return v
 
-    @field_validator("max_file_bytes", mode="before")
+    @field_validator("max_file_bytes", "api_cache_bytes", mode="before")
     @classmethod
     def _bytes(cls, v: Any) -> Any:
         if isinstance(v, str):

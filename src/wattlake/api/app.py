@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from wattlake import __version__
 from wattlake.api import errors, openapi, ui
+from wattlake.api.cache import Cache, CacheMiddleware, cacheable
 from wattlake.api.compat import caiso as compat_caiso
 from wattlake.api.compat import hosting_capacity as compat_hosting_capacity
 from wattlake.api.compat import meter_files as compat_meter_files
@@ -34,18 +35,24 @@ def create_app(runner: Runner | None = None, *, read_only: bool = False) -> Fast
     """The app; with no ``runner`` it opens the warehouse and lake from the settings
     (``read_only``: for reading only; data-changing endpoints then fail with 503)."""
 
+    cache = Cache()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = runner is None
-        app.state.runner = runner or Runner.open(read_only=read_only)
+        app.state.runner = run = runner or Runner.open(read_only=read_only)
         if not read_only:
-            prepare(app.state.runner)
-        app.state.launcher = Launcher(app.state.runner)
+            prepare(run)
+        app.state.launcher = Launcher(run)
+        s = run.settings
+        if s.api_cache_bytes:
+            cache.start(run.engine.watch(), s.api_cache_bytes, s.api_cache_max_age)
         try:
             yield
         finally:
+            cache.stop()
             if own:
-                app.state.runner.close()
+                run.close()
 
     app = FastAPI(
         title="wattlake",
@@ -66,6 +73,12 @@ def create_app(runner: Runner | None = None, *, read_only: bool = False) -> Fast
     app.include_router(scada_routes.router)
     seed = (compat_meter_files.router, compat_hosting_capacity.router, compat_caiso.router)
     redirect_slashes_except(app.router, [r for s in seed for r in s.routes])
-    openapi.install(app)
+    data = (meters.router, runs.router, feeders.router, lmp.router, usage_points.router,
+            scada_routes.router, *seed)  # fmt: skip
+    cached = cacheable(data)
+    cache.set_routes(cached)
+    app.state.cache = cache
+    app.add_middleware(CacheMiddleware, cache=cache)
+    openapi.install(app, [r.path for r in cached])
     ui.install(app)
     return app

@@ -3,16 +3,20 @@
 FastAPI documents a 422 as ``application/json`` ``HTTPValidationError``; this API answers every
 error as an RFC 7807 problem (``application/problem+json``, see ``errors.py``). So each
 operation's 422 is documented as a problem, and so are the answers every route can give: 503
-when the warehouse cannot be reached, 401 on the routes that take ``X-API-Key``. Route-specific
+when the warehouse cannot be reached, 401 on the routes that take ``X-API-Key``; and the
+``X-Cache`` header of the routes the response cache serves (``cache.py``). Route-specific
 errors (404 for an unknown feeder, run or node) are declared on the routes with
 :data:`NOT_FOUND`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
+
+from wattlake.api.cache import HEADER_DOC
 
 PROBLEM = "application/problem+json"
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -59,8 +63,9 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM: {"schema": _REF}}}
 
 
-def complete(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with problem responses on every operation (changed in place and returned)."""
+def complete(doc: dict[str, Any], cached: Iterable[str] = ()) -> dict[str, Any]:
+    """``doc`` with problem responses on every operation, and the ``X-Cache`` header on the 200
+    answers of the GET operations of the ``cached`` paths (changed in place and returned)."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     for ops in doc.get("paths", {}).values():
@@ -72,19 +77,24 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
             if any(p.get("in") == "header" and p["name"].lower() == "x-api-key" for p in params):
                 responses["401"] = _problem("Missing or wrong X-API-Key (when keys are set)")
             responses.setdefault("503", _problem("The warehouse cannot be reached"))
+    for path in cached:
+        ok = doc["paths"][path]["get"]["responses"]["200"]
+        ok.setdefault("headers", {})["X-Cache"] = HEADER_DOC
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     return doc
 
 
-def install(app: FastAPI) -> None:
-    """Serve the completed document at ``/openapi.json`` (and to ``app.openapi()``)."""
+def install(app: FastAPI, cached: Iterable[str] = ()) -> None:
+    """Serve the completed document at ``/openapi.json`` (and to ``app.openapi()``); GET on the
+    ``cached`` paths answers through the response cache."""
     generate = app.openapi
     done: list[dict[str, Any]] = []
+    cached = list(cached)
 
     def openapi() -> dict[str, Any]:
         if not done:
-            done.append(complete(generate()))
+            done.append(complete(generate(), cached))
         return done[0]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,10 +7,11 @@ SQL handed to ``query``/``execute`` and gold models are written in DuckDB's dial
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from threading import Lock
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +22,35 @@ import sqlglot
 from wattlake.tables import TableSpec, sql_type
 
 Params = Mapping[str, Any] | None
+
+
+class Changes:
+    """What this process can tell of the warehouse's commits, for the API's response cache.
+
+    ``generation`` goes up after every commit that may change what a read returns (after it,
+    never before: a read that starts once the new value shows sees that commit). While
+    ``live`` is False changes cannot be seen (a lost PostgreSQL listener): nothing read then
+    may be remembered. Reads of ``generation`` and ``live`` need no lock.
+    """
+
+    __slots__ = ("_lock", "generation", "live")
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.live = True
+        self._lock = Lock()
+
+    def bump(self) -> None:
+        with self._lock:
+            self.generation += 1
+
+    @contextmanager
+    def after(self) -> Iterator[None]:
+        """Bump once the block is over (committed, or failed: a bump too many is harmless)."""
+        try:
+            yield
+        finally:
+            self.bump()
 
 
 class Tx(Protocol):
@@ -41,6 +71,11 @@ class Engine(Protocol):
     def query(self, sql: str, params: Params = None) -> pa.Table: ...
     def build(self, model: str) -> int: ...
     def table_exists(self, name: str) -> bool: ...
+    def watch(self) -> Changes | None:
+        """This warehouse's :class:`Changes`, followed from now on; None when this engine
+        cannot tell when data change (then nothing read may be remembered)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -8,6 +8,10 @@ rows, and a key repeated inside a batch keeps its last occurrence.
 
 One connection per engine; every call takes its own cursor, so API requests on threads don't
 trip over an unfinished result. Writes are serialized by a lock (DuckDB allows one writer).
+
+The process that opens a database file for writing is its only writer (DuckDB's file lock), so
+every change is seen here: each write (a transaction's end, ``execute``, ``ensure``) bumps the
+file's :class:`Changes` once it is over, and the API's response cache follows them (``watch``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.background import prefetch
-from wattlake.engines.base import Params, create_table_sql, is_text, load_model, series_runs
+from wattlake.engines.base import (
+    Changes,
+    Params,
+    create_table_sql,
+    is_text,
+    load_model,
+    series_runs,
+)
 from wattlake.errors import WarehouseError
 from wattlake.tables import TableSpec, sql_type
 
@@ -35,6 +46,17 @@ _BATCH = "_wl_batch"
 SMALL_ROWS = 1000  # batches up to this size are checked for repeated keys in Python
 MERGE_ROWS = 250_000  # a stream's batches that may meet stored keys: upserted this many at once
 _HUGE = ("HUGEINT", "UHUGEINT")
+_CHANGES: dict[str, Changes] = {}  # database file -> its changes (engines on one file share them)
+_CHANGES_LOCK = threading.Lock()
+
+
+def _changes_of(path: str) -> Changes:
+    """The :class:`Changes` of the database at ``path``: one per file in this process (two
+    engines on one file write the same data), a new one for each in-memory database."""
+    if path == ":memory:":
+        return Changes()
+    with _CHANGES_LOCK:
+        return _CHANGES.setdefault(str(Path(path).resolve()), Changes())
 
 
 def _q(name: str) -> str:
@@ -375,6 +397,8 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise open_error(path, exc, read_only=read_only) from exc
         self._write_lock = threading.RLock()
+        self.changes = _changes_of(path)
+        self._views = False  # views over Parquet files another process writes (attach_parquet)
         # Every engine computes time in UTC (without ICU, DuckDB knows only UTC anyway).
         with contextlib.suppress(duckdb.Error):
             self._con.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -398,7 +422,7 @@ class DuckDBEngine:
     def ensure(self, spec: TableSpec) -> None:
         if self.read_only:  # nothing can be created; a missing table fails the query that reads it
             return
-        with self._write_lock:
+        with self._write_lock, self.changes.after():
             cur = self._cursor()
             cur.execute(create_table_sql(spec, "duckdb", primary_key=False))
             have = {
@@ -415,9 +439,14 @@ class DuckDBEngine:
                         f"{sql_type(col.type, 'duckdb')}"
                     )
 
+    def watch(self) -> Changes | None:
+        """Every write of this file goes through this process (see the module's docstring),
+        except into the Parquet files behind ``attach_parquet``'s views: then None."""
+        return None if self._views else self.changes
+
     @contextmanager
     def transaction(self) -> Iterator[DuckDBTx]:
-        with self._write_lock:
+        with self._write_lock, self.changes.after():
             cur = self._cursor()
             cur.begin()
             tx = DuckDBTx(cur, self._cursor)
@@ -435,7 +464,7 @@ class DuckDBEngine:
             return tx.upsert(spec, table)
 
     def execute(self, sql: str, params: Params = None) -> None:
-        with self._write_lock:
+        with self._write_lock, self.changes.after():
             try:
                 self._cursor().execute(sql, dict(params) if params else None)
             except duckdb.Error as exc:
@@ -494,7 +523,8 @@ class DuckDBEngine:
         call again to pick up tables created since)."""
         from wattlake.engines.parquet_tables import attach_duckdb_views
 
-        with self._write_lock:
+        with self._write_lock, self.changes.after():
+            self._views = True
             return attach_duckdb_views(self._cursor(), lake_url)
 
     def close(self) -> None:

@@ -16,11 +16,19 @@ B-tree insertion per row (about half of the server's CPU in a keyed COPY). Meanw
 client keeps the key unique: it remembers the key ranges copied (per series, or per batch) and
 those of the rows there before; a batch that may meet one, or repeats a key, ends the bulk
 path (the key is built then) and takes the keyed path. Rolled back, the key is as it was.
+
+Changes (for the API's response cache): every write this engine makes (a transaction,
+``execute``, ``ensure``, ``build``) sends ``NOTIFY wattlake_changes`` inside its own
+transaction, so PostgreSQL delivers it when, and only if, the write commits, to every process.
+``watch()`` keeps one connection LISTENing in a daemon thread and bumps :class:`Changes` on each
+notification; while that connection is lost, ``Changes.live`` is False, and it bumps once it
+listens again. Writes not made through wattlake (psql) send nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.engines.base import (
+    Changes,
     Params,
     create_table_sql,
     in_key_order,
@@ -60,6 +69,8 @@ BULK_ROWS = 100_000  # a first batch this large may load without the key index (
 # transfer from parallel workers it picks a parallel hash aggregate: meter_daily on 1M rows
 # 0.5 s instead of 1.8-2.3 s, meter_daily_mixed 0.4 s instead of 1.2-1.4 s.
 BUILD_SETTINGS = {"work_mem": "32MB", "parallel_tuple_cost": "0.01"}
+CHANNEL = "wattlake_changes"
+NOTIFY = f"NOTIFY {CHANNEL}"  # inside a write's transaction: delivered at its commit, if any
 
 
 def _q(name: str) -> str:
@@ -351,6 +362,61 @@ def _repeats(spec: TableSpec, table: pa.Table) -> bool:
     return bool(distinct.num_rows != table.num_rows)
 
 
+class Listener:
+    """``LISTEN wattlake_changes`` on a connection of its own, in a daemon thread: each
+    notification bumps ``changes``. When the connection fails, ``changes.live`` turns False and
+    the thread connects again every ``retry_s``; once it listens again it bumps ``changes``
+    (whatever committed meanwhile was not heard) and turns ``live`` back on. TCP keepalives
+    notice a silently dead server within about half a minute."""
+
+    WAIT_S = 0.25  # how long one wait for notifications lasts (so close() returns quickly)
+    KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                 "keepalives_count": 3}  # fmt: skip
+
+    def __init__(self, url: str, changes: Changes, *, retry_s: float = 1.0) -> None:
+        self.url, self.changes, self.retry_s = url, changes, retry_s
+        self._stop = threading.Event()
+        conn = self._connect()  # listening before watch() returns, if the server answers
+        changes.live = conn is not None
+        self._thread = threading.Thread(
+            target=self._run, args=(conn,), name="wattlake-listen", daemon=True
+        )
+        self._thread.start()
+
+    def _connect(self) -> psycopg.Connection[Any] | None:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, **self.KEEPALIVE)
+        except psycopg.Error:
+            return None
+        try:
+            conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error:
+            conn.close()
+            return None
+        return conn
+
+    def _run(self, conn: psycopg.Connection[Any] | None) -> None:
+        while not self._stop.is_set():
+            if conn is None:
+                if self._stop.wait(self.retry_s) or (conn := self._connect()) is None:
+                    continue
+                self.changes.bump()
+                self.changes.live = True
+            try:
+                for _ in conn.notifies(timeout=self.WAIT_S):
+                    self.changes.bump()
+            except psycopg.Error:
+                self.changes.live = False
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 class PostgresEngine:
     dialect = "postgres"
 
@@ -360,6 +426,8 @@ class PostgresEngine:
         self.url = url
         self.schema = schema
         self.read_only = read_only
+        self.changes = Changes()  # bumped after this engine's writes, and by the listener
+        self._listener: Listener | None = None
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.execute("SET TIME ZONE 'UTC'")  # every engine computes time in UTC
@@ -386,8 +454,14 @@ class PostgresEngine:
             row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [_q(name)]).fetchone()
         return bool(row and row[0])
 
+    def watch(self) -> Changes:
+        """:attr:`changes`, bumped from now on by every wattlake write from any process."""
+        if self._listener is None:
+            self._listener = Listener(self.url, self.changes)
+        return self.changes
+
     def ensure(self, spec: TableSpec) -> None:
-        with self._pool.connection() as conn:
+        with self.changes.after(), self._pool.connection() as conn:
             conn.execute(create_table_sql(spec, "postgres"))
             for col in spec.columns:
                 conn.execute(
@@ -400,13 +474,15 @@ class PostgresEngine:
                     f"CREATE INDEX IF NOT EXISTS {name} ON {_q(spec.name)} "
                     f"({', '.join(map(_q, cols))})"
                 )
+            conn.execute(NOTIFY)
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTx]:
-        with self._pool.connection() as conn, conn.transaction():
+        with self.changes.after(), self._pool.connection() as conn, conn.transaction():
             tx = PostgresTx(conn)
             yield tx
             tx.finish()
+            conn.execute(NOTIFY)
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
         with self.transaction() as tx:
@@ -414,8 +490,9 @@ class PostgresEngine:
 
     def execute(self, sql: str, params: Params = None) -> None:
         try:
-            with self._pool.connection() as conn:
+            with self.changes.after(), self._pool.connection() as conn:
                 conn.execute(transpile(sql, "postgres"), dict(params) if params else None)
+                conn.execute(NOTIFY)
         except psycopg.Error as exc:
             raise WarehouseError(f"statement failed: {exc}") from exc
 
@@ -442,18 +519,22 @@ class PostgresEngine:
 
     def build(self, model: str) -> int:
         m = load_model(model)
-        with self._pool.connection() as conn, conn.transaction():
+        with self.changes.after(), self._pool.connection() as conn, conn.transaction():
             for name, value in BUILD_SETTINGS.items():
                 conn.execute("SELECT set_config(%s, %s, true)", [name, value])
             conn.execute(f"DROP TABLE IF EXISTS {_q(m.name)}")
             conn.execute(f"CREATE TABLE {_q(m.name)} AS {transpile(m.sql, 'postgres')}")
+            conn.execute(NOTIFY)
         return int(self.query(f"SELECT count(*) FROM {_q(m.name)}").column(0)[0].as_py())
 
     def drop_schema(self) -> None:
         """Drop this engine's schema and everything in it (tests use a throwaway schema)."""
         if self.schema:
-            with self._pool.connection() as conn:
+            with self.changes.after(), self._pool.connection() as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {_q(self.schema)} CASCADE")
+                conn.execute(NOTIFY)
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         self._pool.close()

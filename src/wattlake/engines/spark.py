@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from wattlake.engines.base import Engine, Params, load_model, transpile
+from wattlake.engines.base import Changes, Engine, Params, load_model, transpile
 from wattlake.engines.parquet_tables import DAY_COLUMN, TableMeta, TableStore, partition_dir
 from wattlake.engines.spark_session import parse_url, spark_schema, spark_session, spark_type
 
@@ -308,6 +308,11 @@ class SparkEngine:
             self.store.write_meta(meta)
         self.store.fs.makedirs(self.store.path(spec.name), exist_ok=True)
         self._specs[spec.name] = meta
+
+    def watch(self) -> Changes | None:
+        """None: other processes (Spark jobs, other drivers) write the lake's Parquet files
+        without telling this one, so the API caches no answer over this engine."""
+        return None
 
     def table_exists(self, name: str) -> bool:
         if name in CONTROL_TABLES:
