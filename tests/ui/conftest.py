@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,7 +18,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from tests._support import IN_CI
+from tests._support import IN_CI, serve_app
 from wattlake.config import Settings
 from wattlake.pipeline import Runner
 
@@ -103,30 +100,15 @@ def _load_bad_file(runner: Runner) -> None:
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    import uvicorn
-
     from wattlake.api.app import create_app
 
     home = tmp_path_factory.mktemp("ui-home")
     runner = Runner.open(Settings(home=home))
     _load_demo(runner)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(runner), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.02)
     try:
-        yield Served(f"http://127.0.0.1:{port}", runner, home)
+        with serve_app(create_app(runner)) as url:
+            yield Served(url, runner, home)
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         runner.close()
 
 

@@ -66,12 +66,12 @@ def cacheable(routers: Iterable[APIRouter]) -> list[APIRoute]:
     out = []
     for router in routers:
         for r in router.routes:
-            if not isinstance(r, APIRoute) or "GET" not in r.methods:
+            if not isinstance(r, APIRoute) or "GET" not in (r.methods or ()):
                 continue
             calls = set(_calls(r.dependant))
-            if get_runner in calls and require_api_key not in calls:
-                if not getattr(r.endpoint, "__wattlake_uncached__", False):
-                    out.append(r)
+            marked = getattr(r.endpoint, "__wattlake_uncached__", False)
+            if get_runner in calls and require_api_key not in calls and not marked:
+                out.append(r)
     return out
 
 

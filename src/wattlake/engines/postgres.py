@@ -20,19 +20,22 @@ path (the key is built then) and takes the keyed path. Rolled back, the key is a
 Changes (for the API's response cache): every write this engine makes (a transaction,
 ``execute``, ``ensure``, ``build``) sends ``NOTIFY wattlake_changes`` inside its own
 transaction, so PostgreSQL delivers it when, and only if, the write commits, to every process.
-``watch()`` keeps one connection LISTENing in a daemon thread and bumps :class:`Changes` on each
-notification; while that connection is lost, ``Changes.live`` is False, and it bumps once it
-listens again. Writes not made through wattlake (psql) send nothing.
+The engine bumps its own :class:`Changes` once its write is over; ``watch()`` keeps one
+connection LISTENing in a daemon thread and bumps them on each notification from another
+engine (the payload names the engine that sent it). While that connection is lost,
+``Changes.live`` is False, and it bumps once it listens again. Writes not made through wattlake
+(psql) send nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -70,7 +73,6 @@ BULK_ROWS = 100_000  # a first batch this large may load without the key index (
 # 0.5 s instead of 1.8-2.3 s, meter_daily_mixed 0.4 s instead of 1.2-1.4 s.
 BUILD_SETTINGS = {"work_mem": "32MB", "parallel_tuple_cost": "0.01"}
 CHANNEL = "wattlake_changes"
-NOTIFY = f"NOTIFY {CHANNEL}"  # inside a write's transaction: delivered at its commit, if any
 
 
 def _q(name: str) -> str:
@@ -365,16 +367,19 @@ def _repeats(spec: TableSpec, table: pa.Table) -> bool:
 class Listener:
     """``LISTEN wattlake_changes`` on a connection of its own, in a daemon thread: each
     notification bumps ``changes``. When the connection fails, ``changes.live`` turns False and
-    the thread connects again every ``retry_s``; once it listens again it bumps ``changes``
+    the thread connects again every ``RETRY_S``; once it listens again it bumps ``changes``
     (whatever committed meanwhile was not heard) and turns ``live`` back on. TCP keepalives
     notice a silently dead server within about half a minute."""
 
     WAIT_S = 0.25  # how long one wait for notifications lasts (so close() returns quickly)
-    KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-                 "keepalives_count": 3}  # fmt: skip
+    RETRY_S = 1.0  # between attempts to listen again
+    KEEPALIVE: ClassVar[dict[str, Any]] = {
+        "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3
+    }  # fmt: skip
 
-    def __init__(self, url: str, changes: Changes, *, retry_s: float = 1.0) -> None:
-        self.url, self.changes, self.retry_s = url, changes, retry_s
+    def __init__(self, url: str, changes: Changes, me: str) -> None:
+        self.url, self.changes, self.me = url, changes, me
+        self.backend_pid: int | None = None  # the listening connection's server process
         self._stop = threading.Event()
         conn = self._connect()  # listening before watch() returns, if the server answers
         changes.live = conn is not None
@@ -385,7 +390,9 @@ class Listener:
 
     def _connect(self) -> psycopg.Connection[Any] | None:
         try:
-            conn = psycopg.connect(self.url, autocommit=True, **self.KEEPALIVE)
+            conn = psycopg.connect(
+                self.url, autocommit=True, application_name="wattlake-listen", **self.KEEPALIVE
+            )
         except psycopg.Error:
             return None
         try:
@@ -393,18 +400,20 @@ class Listener:
         except psycopg.Error:
             conn.close()
             return None
+        self.backend_pid = conn.info.backend_pid
         return conn
 
     def _run(self, conn: psycopg.Connection[Any] | None) -> None:
         while not self._stop.is_set():
             if conn is None:
-                if self._stop.wait(self.retry_s) or (conn := self._connect()) is None:
+                if self._stop.wait(self.RETRY_S) or (conn := self._connect()) is None:
                     continue
                 self.changes.bump()
                 self.changes.live = True
             try:
-                for _ in conn.notifies(timeout=self.WAIT_S):
-                    self.changes.bump()
+                for n in conn.notifies(timeout=self.WAIT_S):
+                    if n.payload != self.me:  # the engine bumped them after its own writes
+                        self.changes.bump()
             except psycopg.Error:
                 self.changes.live = False
                 conn.close()
@@ -427,7 +436,9 @@ class PostgresEngine:
         self.schema = schema
         self.read_only = read_only
         self.changes = Changes()  # bumped after this engine's writes, and by the listener
-        self._listener: Listener | None = None
+        self._me = secrets.token_hex(8)  # this engine, in its notifications' payload
+        self._notify = f"NOTIFY {CHANNEL}, '{self._me}'"  # in a write: sent at its commit, if any
+        self.listener: Listener | None = None  # started by watch()
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.execute("SET TIME ZONE 'UTC'")  # every engine computes time in UTC
@@ -456,8 +467,8 @@ class PostgresEngine:
 
     def watch(self) -> Changes:
         """:attr:`changes`, bumped from now on by every wattlake write from any process."""
-        if self._listener is None:
-            self._listener = Listener(self.url, self.changes)
+        if self.listener is None:
+            self.listener = Listener(self.url, self.changes, self._me)
         return self.changes
 
     def ensure(self, spec: TableSpec) -> None:
@@ -474,7 +485,7 @@ class PostgresEngine:
                     f"CREATE INDEX IF NOT EXISTS {name} ON {_q(spec.name)} "
                     f"({', '.join(map(_q, cols))})"
                 )
-            conn.execute(NOTIFY)
+            conn.execute(self._notify)
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTx]:
@@ -482,7 +493,7 @@ class PostgresEngine:
             tx = PostgresTx(conn)
             yield tx
             tx.finish()
-            conn.execute(NOTIFY)
+            conn.execute(self._notify)
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
         with self.transaction() as tx:
@@ -492,7 +503,7 @@ class PostgresEngine:
         try:
             with self.changes.after(), self._pool.connection() as conn:
                 conn.execute(transpile(sql, "postgres"), dict(params) if params else None)
-                conn.execute(NOTIFY)
+                conn.execute(self._notify)
         except psycopg.Error as exc:
             raise WarehouseError(f"statement failed: {exc}") from exc
 
@@ -524,7 +535,7 @@ class PostgresEngine:
                 conn.execute("SELECT set_config(%s, %s, true)", [name, value])
             conn.execute(f"DROP TABLE IF EXISTS {_q(m.name)}")
             conn.execute(f"CREATE TABLE {_q(m.name)} AS {transpile(m.sql, 'postgres')}")
-            conn.execute(NOTIFY)
+            conn.execute(self._notify)
         return int(self.query(f"SELECT count(*) FROM {_q(m.name)}").column(0)[0].as_py())
 
     def drop_schema(self) -> None:
@@ -532,9 +543,9 @@ class PostgresEngine:
         if self.schema:
             with self.changes.after(), self._pool.connection() as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {_q(self.schema)} CASCADE")
-                conn.execute(NOTIFY)
+                conn.execute(self._notify)
 
     def close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
+        if self.listener is not None:
+            self.listener.close()
         self._pool.close()
