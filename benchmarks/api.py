@@ -7,12 +7,15 @@ throwaway database on 127.0.0.1:5432), ``wattlake serve --port 0`` runs as a sub
 load generator (raw asyncio sockets, HTTP/1.1 keep-alive, ``--connections`` clients each
 sending its next request when the previous answer is in) hits every read endpoint in turn for
 ``--seconds`` or ``--max-requests``, whichever comes first. ``/`` (the seed root: no database)
-is the framework's ceiling in the same run; every other figure is shown as a share of it. With
-``--baseline-src`` both servers run side by side and each endpoint's time alternates between
-them in slices, so the machine's changing load (other jobs) falls on both alike.
+is the framework's ceiling in the same run; every other figure is shown as a share of it.
+Two servers of this checkout run side by side: ``cached`` with the default settings (the
+response cache on) and ``uncached`` with ``WATTLAKE_API_CACHE_BYTES=0``; with
+``--baseline-src`` a third serves another checkout's code. Each endpoint's time alternates
+between them in slices, so the machine's changing load (other jobs) falls on all alike.
 Prints req/s, p50/p99 latency, the server's CPU time per request (user + system, all threads:
-steadier than req/s on a shared machine), its peak RSS and the load average; deletes its
-temporary folders and drops its database.
+steadier than req/s on a shared machine), the share of answers replayed from the cache
+(``X-Cache: hit``), its peak RSS and the load average; deletes its temporary folders and drops
+its database.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,8 +47,11 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 WATTLAKE = Path(sys.executable).with_name("wattlake")
 
 
-async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> int:
-    """Send one request on a kept-alive connection and read the whole answer; the status."""
+async def _get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes
+) -> tuple[int, bool]:
+    """Send one request on a kept-alive connection and read the whole answer; the status and
+    whether it was replayed from the response cache."""
     writer.write(req)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -53,53 +59,62 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: 
     if m is None:
         raise RuntimeError(f"no content-length: {head!r}")
     await reader.readexactly(int(m.group(1)))
-    return status
+    return status, re.search(rb"(?i)\r\nx-cache: *hit\r\n", head) is not None
+
+
+@dataclass
+class Tally:
+    """What one server answered for one endpoint, over all its slices."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0  # non-200 answers
+    hits: int = 0  # answers replayed from the response cache
+    seconds: float = 0.0
+    cpu_s: float = 0.0  # the server's CPU time meanwhile
 
 
 async def load(
-    port: int, paths: list[str], connections: int, seconds: float, limit: int
-) -> tuple[list[float], int, float]:
+    port: int, paths: list[str], connections: int, seconds: float, limit: int, tally: Tally
+) -> None:
     """``connections`` clients on kept-alive connections, each request the next of ``paths``
-    in turn (so a data endpoint is asked for different nodes, dates, offsets, not one URL).
-    The latencies, the number of non-200 answers and the time taken."""
+    in turn (so a data endpoint is asked for different nodes, dates, offsets, not one URL);
+    added to ``tally``."""
     reqs = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() for p in paths]
-    latencies: list[float] = []
-    errors = 0
     deadline = time.perf_counter() + seconds
     sent = 0
 
     async def client() -> None:
-        nonlocal errors, sent
+        nonlocal sent
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < deadline and sent < limit:
                 req = reqs[sent % len(reqs)]
                 sent += 1
                 t0 = time.perf_counter()
-                status = await _get(reader, writer, req)
-                latencies.append(time.perf_counter() - t0)
-                errors += status != 200
+                status, hit = await _get(reader, writer, req)
+                tally.latencies.append(time.perf_counter() - t0)
+                tally.errors += status != 200
+                tally.hits += hit
         finally:
             writer.close()
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(connections)))
-    return latencies, errors, time.perf_counter() - t0
+    tally.seconds += time.perf_counter() - t0
 
 
-def summary(
-    paths: list[str], latencies: list[float], errors: int, elapsed: float, cpu_s: float
-) -> dict[str, Any]:
-    latencies = sorted(latencies)
+def summary(paths: list[str], t: Tally) -> dict[str, Any]:
+    latencies = sorted(t.latencies)
     n = len(latencies)
     return {
         "path": paths[0] + (f" (+{len(paths) - 1} variants)" if len(paths) > 1 else ""),
         "requests": n,
-        "errors": errors,
-        "rps": n / elapsed,
+        "errors": t.errors,
+        "hit_rate": t.hits / max(n, 1),
+        "rps": n / t.seconds,
         "p50_ms": 1000 * latencies[n // 2] if n else float("nan"),
         "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
-        "server_cpu_ms": 1000 * cpu_s / max(n, 1),
+        "server_cpu_ms": 1000 * t.cpu_s / max(n, 1),
     }
 
 
@@ -194,7 +209,8 @@ def _rss_mb(pid: int) -> float:
 
 @dataclass
 class Server:
-    """``wattlake serve`` over its own demo data (``src``: another checkout's code)."""
+    """``wattlake serve`` over its own demo data: ``code`` names it (``cached``, ``uncached``
+    or the baseline's src folder)."""
 
     code: str
     proc: subprocess.Popen[str]
@@ -202,13 +218,26 @@ class Server:
     paths: list[list[str]]
 
 
+@dataclass(frozen=True)
+class Variant:
+    code: str
+    src: str | None = None  # another checkout's code (the baseline), same environment
+    env: tuple[tuple[str, str], ...] = ()
+
+
+#: This checkout with its default settings, and with the response cache off.
+CACHED = Variant("cached")
+UNCACHED = Variant("uncached", env=(("WATTLAKE_API_CACHE_BYTES", "0"),))
+
+
 @contextmanager
-def served(kind: str, src: str | None) -> Iterator[Server]:
+def served(kind: str, variant: Variant) -> Iterator[Server]:
     home = Path(tempfile.mkdtemp(prefix="wl-bench-api-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATTLAKE_")}
     env["WATTLAKE_HOME"] = str(home)
-    if src:  # another checkout's code (the baseline), same environment
-        env["PYTHONPATH"] = src
+    env.update(variant.env)
+    if variant.src:
+        env["PYTHONPATH"] = variant.src
     db = None
     if kind == "postgres":
         import psycopg
@@ -223,7 +252,7 @@ def served(kind: str, src: str | None) -> Iterator[Server]:
             [str(WATTLAKE), "demo", "--no-serve"], env=env, check=True, capture_output=True
         )
         proc, port = _serve(env)
-        yield Server(src or "this", proc, port, endpoints(port))
+        yield Server(variant.code, proc, port, endpoints(port))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
@@ -249,20 +278,19 @@ def measure(kind: str, servers: list[Server], args: argparse.Namespace) -> list[
     """Every endpoint on every server, in alternating slices; one result per (server, path)."""
     results: list[dict[str, Any]] = []
     for i in range(len(servers[0].paths)):
-        got = {s.code: ([], 0, 0.0, 0.0) for s in servers}  # latencies, errors, time, cpu
+        got = {s.code: Tally() for s in servers}
         for s in servers:  # warm up
-            asyncio.run(load(s.port, s.paths[i], args.connections, 0.5, 200))
+            asyncio.run(load(s.port, s.paths[i], args.connections, 0.5, 200, Tally()))
         for _ in range(SLICES):
             for s in servers:
                 cpu = _cpu_s(s.proc.pid)
-                lat, err, dt = asyncio.run(
+                asyncio.run(
                     load(s.port, s.paths[i], args.connections, args.seconds / SLICES,
-                         args.max_requests // SLICES)
+                         args.max_requests // SLICES, got[s.code])
                 )  # fmt: skip
-                a = got[s.code]
-                got[s.code] = (a[0] + lat, a[1] + err, a[2] + dt, a[3] + _cpu_s(s.proc.pid) - cpu)
+                got[s.code].cpu_s += _cpu_s(s.proc.pid) - cpu
         for s in servers:
-            r = {"engine": kind, "code": s.code, **summary(s.paths[i], *got[s.code])}
+            r = {"engine": kind, "code": s.code, **summary(s.paths[i], got[s.code])}
             results.append(r)
             ceiling = next(x["rps"] for x in results if x["code"] == s.code)
             print(_row(r, ceiling), flush=True)
@@ -275,13 +303,17 @@ def measure(kind: str, servers: list[Server], args: argparse.Namespace) -> list[
     return results
 
 
+def total(rows: list[dict[str, Any]]) -> int:
+    return max(1, sum(int(r["requests"]) for r in rows))
+
+
 def _row(r: dict[str, Any], ceiling: float) -> str:
     share = 100 * r["rps"] / ceiling if ceiling else float("nan")
     return (
         f"  {r['code'][-9:]:9} {r['path'][:50]:50} {r['rps']:6.0f} req/s {share:4.0f}%  "
         f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-        f"cpu {r['server_cpu_ms']:5.2f} ms/req  n={r['requests']}"
-        + (f"  ERRORS={r['errors']}" if r["errors"] else "")
+        f"cpu {r['server_cpu_ms']:5.2f} ms/req  hits {100 * r['hit_rate']:3.0f}%  "
+        f"n={r['requests']}" + (f"  ERRORS={r['errors']}" if r["errors"] else "")
     )
 
 
@@ -301,10 +333,11 @@ def main() -> None:
     if args.quick:
         args.seconds = 0.5
     out: list[dict[str, Any]] = []
-    variants = ([args.baseline_src] if args.baseline_src else []) + [None]
+    base = [Variant(args.baseline_src, src=args.baseline_src)] if args.baseline_src else []
+    variants = [*base, UNCACHED, CACHED]
     for kind in args.engines.split(","):
         print(
-            f"{kind} ({', '.join(v or 'this checkout' for v in variants)}, side by side): "
+            f"{kind} ({', '.join(v.code for v in variants)}, side by side): "
             f"{args.connections} keep-alive connections, {args.seconds} s per endpoint in "
             f"{SLICES} alternating slices; load average "
             + " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -321,14 +354,16 @@ def main() -> None:
             low = [r["path"] for r in data if r["rps"] < 0.5 * ceiling]
             slow = [r["path"] for r in res if r["p99_ms"] >= 100]
             mid = statistics.median(r["rps"] for r in data)
+            hits = sum(r["hit_rate"] * r["requests"] for r in data)
             print(
-                f"  {s.code}: median data endpoint {mid:.0f} req/s; below 50% of /: "
-                f"{len(low)}; p99 >= 100 ms: {len(slow)}"
+                f"  {s.code}: median data endpoint {mid:.0f} req/s "
+                f"({100 * mid / ceiling:.0f}% of /); below 50% of /: {len(low)}; "
+                f"p99 >= 100 ms: {len(slow)}; cache hits {100 * hits / total(data):.0f}%"
             )
-            if s.code == "this":
+            if s.code in (CACHED.code, UNCACHED.code):
                 emit(
                     Row(
-                        f"API {kind}, median of {len(data)} data endpoints, "
+                        f"API {kind} {s.code}, median of {len(data)} data endpoints, "
                         f"{args.connections} connections",
                         f"{mid:,.0f} req/s (p99 max {max(r['p99_ms'] for r in data):.0f} ms)",
                         f"/ without the database {ceiling:,.0f} req/s",

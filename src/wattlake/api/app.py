@@ -20,6 +20,12 @@ from wattlake.launch import Launcher
 from wattlake.pipeline import Runner
 from wattlake.registry import PIPELINES, get_pipeline
 
+#: The seed systems' routers (no trailing-slash redirects towards their routes).
+SEED = (compat_meter_files.router, compat_hosting_capacity.router, compat_caiso.router)
+#: The routers whose GET routes may answer from the response cache (``cache.cacheable``).
+DATA = (meters.router, runs.router, feeders.router, lmp.router, usage_points.router,
+        scada_routes.router, *SEED)  # fmt: skip
+
 
 def prepare(runner: Runner) -> None:
     """Create every pipeline's tables and any gold table not built yet, so reads never 500."""
@@ -33,8 +39,8 @@ def prepare(runner: Runner) -> None:
 
 def create_app(runner: Runner | None = None, *, read_only: bool = False) -> FastAPI:
     """The app; with no ``runner`` it opens the warehouse and lake from the settings
-    (``read_only``: for reading only; data-changing endpoints then fail with 503)."""
-
+    (``read_only``: for reading only; data-changing endpoints then fail with 503). GET answers
+    of the read routes go through the response cache (``cache.py``)."""
     cache = Cache()
 
     @asynccontextmanager
@@ -46,7 +52,8 @@ def create_app(runner: Runner | None = None, *, read_only: bool = False) -> Fast
         app.state.launcher = Launcher(run)
         s = run.settings
         if s.api_cache_bytes:
-            cache.start(run.engine.watch(), s.api_cache_bytes, s.api_cache_max_age)
+            routes = cacheable(DATA, read_only=run.runs.read_only)
+            cache.start(routes, run.engine.watch(), s.api_cache_bytes, s.api_cache_max_age)
         try:
             yield
         finally:
@@ -71,14 +78,9 @@ def create_app(runner: Runner | None = None, *, read_only: bool = False) -> Fast
     app.include_router(compat_caiso.router)
     app.include_router(usage_points.router)
     app.include_router(scada_routes.router)
-    seed = (compat_meter_files.router, compat_hosting_capacity.router, compat_caiso.router)
-    redirect_slashes_except(app.router, [r for s in seed for r in s.routes])
-    data = (meters.router, runs.router, feeders.router, lmp.router, usage_points.router,
-            scada_routes.router, *seed)  # fmt: skip
-    cached = cacheable(data)
-    cache.set_routes(cached)
+    redirect_slashes_except(app.router, [r for s in SEED for r in s.routes])
     app.state.cache = cache
     app.add_middleware(CacheMiddleware, cache=cache)
-    openapi.install(app, [r.path for r in cached])
+    openapi.install(app, [r.path for r in cacheable(DATA, read_only=False)])
     ui.install(app)
     return app

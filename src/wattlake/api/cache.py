@@ -1,7 +1,7 @@
 """A response cache in front of the API: a GET answered before is replayed without FastAPI.
 
 Only the read routes are cached (:func:`cacheable`: GET routes that read the warehouse
-and change nothing), and only their 200 answers up to 1/16 of the budget each. The key is all a
+and change nothing; not ``/v1/runs`` on a read-only server), and only their 200 answers up to 1/16 of the budget each. The key is all a
 read route's answer depends on: the path, the raw query string (bytes, not parsed: ``a=1&b=2``
 and ``a=1%26b=2`` are two keys) and what its ``next`` links are built from (scheme, ``Host``
 header, server address, root path). No read route reads any other header; none reads cookies.
@@ -37,7 +37,8 @@ HEADER = b"x-cache"
 #: How the OpenAPI document describes the header (on the 200 answers of cached routes).
 HEADER_DOC: dict[str, Any] = {
     "description": "hit: replayed from the response cache; miss: computed (and stored); "
-    "bypass: computed while warehouse changes cannot be seen. Absent when the cache is off.",
+    "bypass: computed while warehouse changes cannot be seen. Absent when the cache is off "
+    "(and on GET /v1/runs of a read-only server, where dead runs are told by the clock).",
     "schema": {"type": "string", "enum": ["hit", "miss", "bypass"]},
 }
 Key = tuple[Any, ...]
@@ -45,9 +46,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 _OVERHEAD = 256  # bytes an entry costs beyond its body, headers and key (dicts, tuples)
 
 
-def uncached(endpoint: F) -> F:
-    """Keep a read route out of the cache: its answer depends on more than the warehouse."""
-    endpoint.__wattlake_uncached__ = True  # type: ignore[attr-defined]
+def uncached_when_read_only(endpoint: F) -> F:
+    """Keep a read route out of the cache of a read-only server: there its answer depends on
+    more than the warehouse (the clock, other processes)."""
+    endpoint.__wattlake_read_only_live__ = True  # type: ignore[attr-defined]
     return endpoint
 
 
@@ -57,10 +59,10 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         yield from _calls(d)
 
 
-def cacheable(routers: Iterable[APIRouter]) -> list[APIRoute]:
+def cacheable(routers: Iterable[APIRouter], *, read_only: bool) -> list[APIRoute]:
     """The routes of ``routers`` whose answers may be cached: GET, reading the warehouse (they
-    take the runner), not guarded by the API key (those change data) and not
-    :func:`uncached`."""
+    take the runner), not guarded by the API key (those change data) and, on a ``read_only``
+    server, not marked :func:`uncached_when_read_only`."""
     from wattlake.api.deps import get_runner, require_api_key
 
     out = []
@@ -69,8 +71,8 @@ def cacheable(routers: Iterable[APIRouter]) -> list[APIRoute]:
             if not isinstance(r, APIRoute) or "GET" not in (r.methods or ()):
                 continue
             calls = set(_calls(r.dependant))
-            marked = getattr(r.endpoint, "__wattlake_uncached__", False)
-            if get_runner in calls and require_api_key not in calls and not marked:
+            live = read_only and getattr(r.endpoint, "__wattlake_read_only_live__", False)
+            if get_runner in calls and require_api_key not in calls and not live:
                 out.append(r)
     return out
 
@@ -141,12 +143,16 @@ class Cache:
         self.changes: Changes | None = None
         self.store = Store(0, 0.0)
 
-    def set_routes(self, routes: Iterable[APIRoute]) -> None:
-        """Cache the answers of ``routes`` (known by their endpoint functions)."""
+    def start(
+        self,
+        routes: Iterable[APIRoute],
+        changes: Changes | None,
+        max_bytes: int,
+        max_age_s: float,
+    ) -> None:
+        """Cache the answers of ``routes`` (known by their endpoint functions) in ``max_bytes``
+        (0: not at all), following ``changes`` (None: not at all)."""
         self.endpoints = frozenset(r.endpoint for r in routes)
-
-    def start(self, changes: Changes | None, max_bytes: int, max_age_s: float) -> None:
-        """Cache with ``max_bytes`` (0: not at all) following ``changes`` (None: not at all)."""
         self.store = Store(max_bytes, max_age_s)
         self.changes = changes if max_bytes > 0 else None
 

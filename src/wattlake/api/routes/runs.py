@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from wattlake.api.cache import uncached
+from wattlake.api.cache import uncached_when_read_only
 from wattlake.api.deps import LauncherDep, RunnerDep, WriteGuard
 from wattlake.api.openapi import NOT_FOUND
 from wattlake.api.tabular import Limit, Offset, _jsonable, check_page, json_response, records
@@ -39,7 +39,7 @@ class RunStarted(BaseModel):
 
 
 @router.get("", summary="Recent runs, newest first")
-@uncached  # a read-only log shows dead runs as failed: it depends on the clock and on processes
+@uncached_when_read_only  # a read-only log shows dead runs as failed: by the clock and pids
 def list_runs(
     runner: RunnerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
