@@ -71,24 +71,26 @@ class Tally:
     hits: int = 0  # answers replayed from the response cache
     seconds: float = 0.0
     cpu_s: float = 0.0  # the server's CPU time meanwhile
+    position: int = 0  # the next of the endpoint's URLs to ask (goes on across slices)
 
 
 async def load(
     port: int, paths: list[str], connections: int, seconds: float, limit: int, tally: Tally
 ) -> None:
     """``connections`` clients on kept-alive connections, each request the next of ``paths``
-    in turn (so a data endpoint is asked for different nodes, dates, offsets, not one URL);
-    added to ``tally``."""
+    in turn (so a data endpoint is asked for different nodes, dates, offsets, not one URL),
+    from ``tally.position`` on; added to ``tally``."""
     reqs = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() for p in paths]
     deadline = time.perf_counter() + seconds
     sent = 0
+    first = tally.position
 
     async def client() -> None:
         nonlocal sent
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < deadline and sent < limit:
-                req = reqs[sent % len(reqs)]
+                req = reqs[(first + sent) % len(reqs)]
                 sent += 1
                 t0 = time.perf_counter()
                 status, hit = await _get(reader, writer, req)
@@ -101,6 +103,7 @@ async def load(
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(connections)))
     tally.seconds += time.perf_counter() - t0
+    tally.position += sent
 
 
 def summary(paths: list[str], t: Tally) -> dict[str, Any]:
@@ -130,6 +133,12 @@ def _json(port: int, path: str) -> Any:
     r = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=30)
     r.raise_for_status()
     return r.json()
+
+
+#: Last, a data endpoint asked with a new URL every time: every answer a miss, what the
+#: response cache costs when it never hits (not counted with the data endpoints).
+COLD = "/v1/lmp/daily?limit=10&offset="
+COLD_URLS = 100_000
 
 
 def endpoints(port: int) -> list[list[str]]:
@@ -181,6 +190,7 @@ def endpoints(port: int) -> list[list[str]]:
         ["/lmp"],
         [f"/lmp/{x}" for x in nodes],
         [f"/lmp/mean/{x}/{d}" for x in nodes for d in ("monday", "friday")],
+        [f"{COLD}{i}" for i in range(COLD_URLS)],
     ]
 
 
@@ -280,7 +290,9 @@ def measure(kind: str, servers: list[Server], args: argparse.Namespace) -> list[
     for i in range(len(servers[0].paths)):
         got = {s.code: Tally() for s in servers}
         for s in servers:  # warm up
-            asyncio.run(load(s.port, s.paths[i], args.connections, 0.5, 200, Tally()))
+            warm = Tally()
+            asyncio.run(load(s.port, s.paths[i], args.connections, 0.5, 200, warm))
+            got[s.code].position = warm.position
         for _ in range(SLICES):
             for s in servers:
                 cpu = _cpu_s(s.proc.pid)
@@ -347,12 +359,21 @@ def main() -> None:
             results = measure(kind, servers, args)
         print("  load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         out += results
+        cold = {r["code"]: r for r in results if COLD in r["path"]}
+        print(
+            "  every URL new (no hit possible): "
+            + "; ".join(
+                f"{code} {r['rps']:.0f} req/s, {r['server_cpu_ms']:.2f} ms CPU/req, "
+                f"hits {100 * r['hit_rate']:.0f}%"
+                for code, r in cold.items()
+            )
+        )
         for s in servers:
             res = [r for r in results if r["code"] == s.code]
             ceiling = res[0]["rps"]
-            data = [r for r in res if r["path"] not in ("/", "/health")]
+            data = [r for r in res if r["path"] not in ("/", "/health") and COLD not in r["path"]]
             low = [r["path"] for r in data if r["rps"] < 0.5 * ceiling]
-            slow = [r["path"] for r in res if r["p99_ms"] >= 100]
+            slow = [r["path"] for r in data if r["p99_ms"] >= 100]
             mid = statistics.median(r["rps"] for r in data)
             hits = sum(r["hit_rate"] * r["requests"] for r in data)
             print(
