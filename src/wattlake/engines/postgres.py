@@ -373,8 +373,9 @@ class Listener:
 
     WAIT_S = 0.25  # how long one wait for notifications lasts (so close() returns quickly)
     RETRY_S = 1.0  # between attempts to listen again
-    KEEPALIVE: ClassVar[dict[str, Any]] = {
-        "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3
+    OPTIONS: ClassVar[dict[str, Any]] = {
+        "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+        "keepalives_count": 3,
     }  # fmt: skip
 
     def __init__(self, url: str, changes: Changes, me: str) -> None:
@@ -389,37 +390,42 @@ class Listener:
         self._thread.start()
 
     def _connect(self) -> psycopg.Connection[Any] | None:
+        conn = None
         try:
             conn = psycopg.connect(
-                self.url, autocommit=True, application_name="wattlake-listen", **self.KEEPALIVE
+                self.url, autocommit=True, application_name="wattlake-listen", **self.OPTIONS
             )
-        except psycopg.Error:
-            return None
-        try:
             conn.execute(f"LISTEN {CHANNEL}")
-        except psycopg.Error:
-            conn.close()
+        except Exception:  # not listening: the cache is bypassed until a retry succeeds
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
             return None
         self.backend_pid = conn.info.backend_pid
         return conn
 
     def _run(self, conn: psycopg.Connection[Any] | None) -> None:
-        while not self._stop.is_set():
-            if conn is None:
-                if self._stop.wait(self.RETRY_S) or (conn := self._connect()) is None:
-                    continue
-                self.changes.bump()
-                self.changes.live = True
-            try:
-                for n in conn.notifies(timeout=self.WAIT_S):
-                    if n.payload != self.me:  # the engine bumped them after its own writes
-                        self.changes.bump()
-            except psycopg.Error:
-                self.changes.live = False
-                conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
+        try:
+            while not self._stop.is_set():
+                if conn is None:
+                    if self._stop.wait(self.RETRY_S) or (conn := self._connect()) is None:
+                        continue
+                    self.changes.bump()
+                    self.changes.live = True
+                try:
+                    for n in conn.notifies(timeout=self.WAIT_S):
+                        if n.payload != self.me:  # the engine bumped them after its own writes
+                            self.changes.bump()
+                except Exception:  # the connection is lost (or broken): stop trusting the cache
+                    self.changes.live = False
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                    conn = None
+        finally:  # stopped (or failed in a way not foreseen): nothing is heard any more
+            self.changes.live = False
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
     def close(self) -> None:
         self._stop.set()
