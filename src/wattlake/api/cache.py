@@ -36,8 +36,8 @@ from wattlake.engines.base import Changes
 HEADER = b"x-cache"
 #: How the OpenAPI document describes the header (on the 200 answers of cached routes).
 HEADER_DOC: dict[str, Any] = {
-    "description": "hit: replayed from the response cache; miss: computed (and stored); "
-    "bypass: computed while warehouse changes cannot be seen. Absent when the cache is off "
+    "description": "hit: replayed from the response cache; miss: computed (and stored if small "
+    "enough); bypass: computed while warehouse changes cannot be seen. Absent when the cache is off "
     "(and on GET /v1/runs of a read-only server, where dead runs are told by the clock).",
     "schema": {"type": "string", "enum": ["hit", "miss", "bypass"]},
 }
