@@ -11,7 +11,8 @@ is the framework's ceiling in the same run; every other figure is shown as a sha
 Two servers of this checkout run side by side: ``cached`` with the default settings (the
 response cache on) and ``uncached`` with ``WATTLAKE_API_CACHE_BYTES=0``; with
 ``--baseline-src`` a third serves another checkout's code. Each endpoint's time alternates
-between them in slices, so the machine's changing load (other jobs) falls on all alike.
+between them in slices, so the machine's changing load (other jobs) falls on all alike. The
+last endpoint is asked with a new URL every time (no hit possible): what a miss costs.
 Prints req/s, p50/p99 latency, the server's CPU time per request (user + system, all threads:
 steadier than req/s on a shared machine), the share of answers replayed from the cache
 (``X-Cache: hit``), its peak RSS and the load average; deletes its temporary folders and drops
