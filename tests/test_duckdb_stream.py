@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -45,8 +45,12 @@ def series(site: str, start: int, n: int, value: float) -> pa.Table:
     return rows([(site, start + i, value) for i in range(n)])
 
 
-def content(engine: DuckDBEngine) -> list[tuple[object, ...]]:
-    t = engine.query(f"SELECT site, at_utc, value FROM {SPEC.name} ORDER BY site, at_utc")
+OTHER = TableSpec("readings_o", SPEC.columns, primary_key=SPEC.primary_key)
+TABLES = {t.name: t for t in (SPEC, OTHER)}
+
+
+def content(engine: DuckDBEngine, table: str = SPEC.name) -> list[tuple[object, ...]]:
+    t = engine.query(f"SELECT site, at_utc, value FROM {table} ORDER BY site, at_utc")
     return [tuple(r.values()) for r in t.to_pylist()]
 
 
@@ -54,7 +58,13 @@ def fresh() -> DuckDBEngine:
     engine = connect("duckdb:///:memory:")
     assert isinstance(engine, DuckDBEngine)
     engine.ensure(SPEC)
+    engine.ensure(OTHER)
     return engine
+
+
+def stream(tx: DuckDBTx, batches: Iterable[pa.Table], table: str = SPEC.name) -> int:
+    """``upsert_stream`` of ``batches``, all into ``table``."""
+    return tx.upsert_stream(TABLES.__getitem__, ((table, b) for b in batches))
 
 
 @pytest.fixture
@@ -63,10 +73,10 @@ def inserts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     original = DuckDBTx._insert_stream
 
-    def counted(self: DuckDBTx, *args: object) -> tuple[int, list[pa.Table]]:
-        streamed, held = original(self, *args)  # type: ignore[arg-type]
+    def counted(self: DuckDBTx, *args: object) -> tuple[int, object]:
+        streamed, after = original(self, *args)  # type: ignore[arg-type]
         seen.append(streamed)
-        return streamed, held
+        return streamed, after
 
     monkeypatch.setattr(DuckDBTx, "_insert_stream", counted)
     return seen
@@ -77,7 +87,7 @@ def test_new_keys_go_in_one_insert(inserts: list[int]) -> None:
     engine.upsert(SPEC, series("other", 0, 3, 9.0))  # committed rows of another series
     batches = [series("a", 0, 5, 1.0), series("a", 5, 5, 2.0), series("b", 0, 4, 3.0)]
     with engine.transaction() as tx:
-        assert tx.upsert_stream(SPEC, iter(batches)) == 14
+        assert stream(tx, batches) == 14
     assert inserts == [14]
     got = content(engine)
     assert len(got) == 17
@@ -93,7 +103,7 @@ def test_a_stored_key_ends_the_stream_and_is_replaced(inserts: list[int]) -> Non
         series("b", 0, 3, 3.0),  # new, but after the first clash: upserted
     ]
     with engine.transaction() as tx:
-        assert tx.upsert_stream(SPEC, iter(batches)) == 14
+        assert stream(tx, batches) == 14
     assert inserts == [5]
     got = {(r[0], r[1].minute): r[2] for r in content(engine)}  # type: ignore[attr-defined]
     assert len(got) == 15  # 5 + 6 + 3 new or replaced, plus the stored minute 11
@@ -104,7 +114,7 @@ def test_keys_the_stream_wrote_itself_are_replaced_not_doubled(inserts: list[int
     engine = fresh()
     batches = [series("a", 0, 5, 1.0), series("a", 3, 4, 2.0), rows([("c", 0, 1.0)])]
     with engine.transaction() as tx:
-        tx.upsert_stream(SPEC, iter(batches))
+        stream(tx, batches)
     assert inserts == [5]
     got = [(r[1].minute, r[2]) for r in content(engine) if r[0] == "a"]  # type: ignore[attr-defined]
     assert got == [(0, 1.0), (1, 1.0), (2, 1.0), (3, 2.0), (4, 2.0), (5, 2.0), (6, 2.0)]
@@ -114,7 +124,7 @@ def test_a_batch_with_repeated_keys_keeps_the_last(inserts: list[int]) -> None:
     engine = fresh()
     repeated = rows([("a", 0, 1.0), ("a", 1, 1.0), ("a", 0, 7.0)])
     with engine.transaction() as tx:
-        tx.upsert_stream(SPEC, iter([repeated, series("b", 0, 2, 1.0)]))
+        stream(tx, [repeated, series("b", 0, 2, 1.0)])
     assert inserts == []  # not provably new: both upserted
     assert content(engine)[0][2] == 7.0 and len(content(engine)) == 4
 
@@ -126,7 +136,7 @@ def test_after_plain_sql_in_the_transaction_nothing_streams(inserts: list[int]) 
             f"INSERT INTO {SPEC.name} VALUES ('a', $at, DATE '2025-01-01', 4.0)",
             {"at": T0 + timedelta(minutes=2)},
         )
-        tx.upsert_stream(SPEC, iter([series("a", 0, 5, 1.0)]))
+        stream(tx, [series("a", 0, 5, 1.0)])
     assert inserts == []
     assert [r[2] for r in content(engine)] == [1.0] * 5
 
@@ -141,38 +151,54 @@ def test_an_error_while_producing_batches_is_raised_as_is_and_leaves_nothing() -
         raise InputError("line 9: the file ends inside a quoted field", hint="fix the file")
 
     with pytest.raises(InputError, match="quoted field") as err, engine.transaction() as tx:
-        tx.upsert_stream(SPEC, produce())
+        stream(tx, produce())
     assert err.value.hint == "fix the file"
     assert [r[0] for r in content(engine)] == ["keep", "keep"]
 
 
 def test_stream_result_equals_batch_by_batch_upserts(inserts: list[int]) -> None:
-    """Seeded random batches (new series, overlaps with stored rows and with earlier batches,
-    repeats, shuffled rows): the stream and one upsert per batch leave the same table."""
+    """Seeded random batches into two tables (new series, overlaps with stored rows and with
+    earlier batches, repeats, shuffled rows, the table switching): the stream and one upsert
+    per batch leave the same tables."""
     rnd = random.Random(20261128)
     for trial in range(40):
-        stored = [
-            series(f"s{i}", rnd.randrange(0, 50), rnd.randrange(1, 20), -1.0) for i in range(3)
-        ]
-        batches = []
-        for b in range(rnd.randrange(1, 7)):
+        stored = [series(f"s{i}", rnd.randrange(50), rnd.randrange(1, 20), -1.0) for i in range(3)]
+        batches: list[tuple[str, pa.Table]] = []
+        for b in range(rnd.randrange(1, 8)):
+            table = SPEC.name if rnd.random() < 0.7 else OTHER.name
             if rnd.random() < 0.2:  # shuffled rows, maybe repeating a key
                 pairs = [(f"s{rnd.randrange(5)}", rnd.randrange(80), float(b)) for _ in range(6)]
-                batches.append(rows(pairs))
+                batches.append((table, rows(pairs)))
             else:
                 site = f"s{rnd.randrange(5)}"
-                batches.append(series(site, rnd.randrange(80), rnd.randrange(1, 15), float(b)))
+                start, n = rnd.randrange(80), rnd.randrange(1, 15)
+                batches.append((table, series(site, start, n, float(b))))
         streamed, stepwise = fresh(), fresh()
         for engine in (streamed, stepwise):
             for t in stored:
                 engine.upsert(SPEC, t)
         with streamed.transaction() as tx:
-            n = tx.upsert_stream(SPEC, iter(batches))
+            n = tx.upsert_stream(TABLES.__getitem__, iter(batches))
         with stepwise.transaction() as tx2:
-            m = sum(tx2.upsert(SPEC, t) for t in batches)
+            m = sum(tx2.upsert(TABLES[name], t) for name, t in batches)
         assert n == m, trial
-        assert content(streamed) == content(stepwise), trial
+        for name in TABLES:
+            assert content(streamed, name) == content(stepwise, name), (trial, name)
     assert len(inserts) >= 10  # the trials took the streaming path often, and the other too
+
+
+def test_a_switch_of_table_starts_a_new_insert(inserts: list[int]) -> None:
+    engine = fresh()
+    batches = [
+        (SPEC.name, series("a", 0, 3, 1.0)),
+        (SPEC.name, series("a", 3, 3, 1.0)),
+        (OTHER.name, series("a", 0, 2, 2.0)),
+        (SPEC.name, series("b", 0, 4, 3.0)),
+    ]
+    with engine.transaction() as tx:
+        assert tx.upsert_stream(TABLES.__getitem__, iter(batches)) == 12
+    assert inserts == [6, 2, 4]
+    assert len(content(engine)) == 10 and len(content(engine, OTHER.name)) == 2
 
 
 def test_streamed_batches_are_not_kept_alive() -> None:
@@ -202,6 +228,6 @@ def test_streamed_batches_are_not_kept_alive() -> None:
     gc.collect()
     base = pa.total_allocated_bytes()  # what earlier tests left alive does not count
     with engine.transaction() as tx:
-        assert tx.upsert_stream(SPEC, produce()) == 8 * n
+        assert stream(tx, produce()) == 8 * n
     assert max(peak) - base < 5 * batch_bytes, (max(peak) - base, batch_bytes)
     assert len(content(engine)) == 8 * n

@@ -26,8 +26,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -44,7 +42,7 @@ from wattlake.tables import TableSpec, utcnow
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 UPSERT_ROWS = 250_000  # parser batches are gathered up to this many rows per upsert
-STREAM_ROWS = 65_536  # ... and up to this many per batch of a stream (upsert_stream)
+STREAM_ROWS = 50_000  # ... and up to this many per batch of a stream (upsert_stream)
 GROUP_FILES = 32  # artifacts per transaction on engines that prefer group commits
 
 
@@ -481,16 +479,15 @@ class Runner:
 
 def _write(tx: Tx, spec: PipelineSpec, parsed: Iterator[tuple[str, pa.Table]]) -> int:
     """Write a parser's ``(table name, batch)`` output in ``tx``, parsing in a background
-    thread meanwhile; the rows written. An engine with ``upsert_stream`` (DuckDB) takes each
-    run of one table's batches as a stream (of batches gathered up to STREAM_ROWS rows); the
-    others take batches gathered up to UPSERT_ROWS rows, one upsert each."""
+    thread meanwhile; the rows written. An engine with ``upsert_stream`` (DuckDB) takes them
+    as a stream (small batches gathered up to STREAM_ROWS rows); the others take batches
+    gathered up to UPSERT_ROWS rows, one upsert each."""
     stream_into = getattr(tx, "upsert_stream", None)
     if stream_into is None:
         batches = prefetch(coalesce(parsed, UPSERT_ROWS))
         return sum(tx.upsert(spec.table(name), batch) for name, batch in batches)
-    # Parsed on the engine's checking thread; small batches gathered (each costs a check).
-    runs = groupby(coalesce(parsed, STREAM_ROWS), key=itemgetter(0))
-    return sum(int(stream_into(spec.table(name), (b for _n, b in run))) for name, run in runs)
+    # Consumed (so parsed) on the engine's checking thread; small batches gathered.
+    return int(stream_into(spec.table, coalesce(parsed, STREAM_ROWS)))
 
 
 class _Position(io.RawIOBase):

@@ -46,6 +46,7 @@ _BATCH = "_wl_batch"
 SMALL_ROWS = 1000  # batches up to this size are checked for repeated keys in Python
 MERGE_ROWS = 250_000  # a stream's batches that may meet stored keys: upserted this many at once
 _HUGE = ("HUGEINT", "UHUGEINT")
+_Checked = tuple[TableSpec, bool, pa.Table]  # (table, keys certainly new, conformed batch)
 _CHANGES: dict[str, Changes] = {}  # database file -> its changes (engines on one file share them)
 _CHANGES_LOCK = threading.Lock()
 
@@ -157,28 +158,42 @@ class DuckDBTx:
         _with_batch(cur, table, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} AS _u")
         return n
 
-    def upsert_stream(self, spec: TableSpec, batches: Iterable[pa.Table]) -> int:
-        """Upsert every batch of ``batches`` (one table's, in order), like ``upsert`` each.
+    def upsert_stream(
+        self,
+        table_of: Callable[[str], TableSpec],
+        batches: Iterable[tuple[str, pa.Table]],
+    ) -> int:
+        """Upsert each ``(table name, batch)`` of ``batches`` in order, as ``upsert`` would,
+        and return the rows written; ``batches`` is consumed on a thread of its own (a parser:
+        parsing overlaps the load), where each batch is also checked.
 
-        While the batches' keys are new (:meth:`_is_new`: a first load, as most are) they flow
-        into ONE ``INSERT`` from an Arrow stream as they are parsed: DuckDB then spreads the
-        insert over its threads (a 200k-row batch alone measured 2× the time per row of one
-        1M-row insert here) and parsing overlaps writing. From the first batch that may meet a
-        stored key on, each batch goes through ``upsert``. Batches are checked on a thread of
-        their own, ahead of the insert, so the check's query overlaps it too."""
-        checked = prefetch(self._checked(spec, batches))
-        total, pending = 0, list[pa.Table]()  # to upsert, gathered up to MERGE_ROWS rows
+        While a table's batches are provably new (:meth:`_is_new`: a first load, as most
+        are) they flow into ONE ``INSERT`` from an Arrow stream: DuckDB spreads it over its
+        threads (a 200k-row batch alone took twice the time per row of a 1M-row insert here)
+        and parsing goes on meanwhile. From the first batch that may meet a stored key on,
+        batches are upserted, gathered up to MERGE_ROWS rows at a time."""
+        checked = prefetch(self._checked(table_of, batches))
+        total, pending = 0, list[pa.Table]()  # of one table, to upsert together
+        pending_spec: TableSpec | None = None
         try:
-            for new, table in checked:
+            item = next(checked, None)
+            while item is not None:
+                spec, new, table = item
+                if pending_spec is not None and (
+                    new
+                    or spec.name != pending_spec.name
+                    or sum(t.num_rows for t in pending) + table.num_rows > MERGE_ROWS
+                ):
+                    total += self._merge(pending_spec, pending)
                 if new:
-                    total += self._merge(spec, pending)
-                    streamed, pending = self._insert_stream(spec, table, checked)
+                    streamed, item = self._insert_stream(spec, table, checked)
                     total += streamed
-                else:
-                    pending.append(table)
-                if sum(t.num_rows for t in pending) >= MERGE_ROWS:
-                    total += self._merge(spec, pending)
-            total += self._merge(spec, pending)
+                    continue
+                pending_spec = spec
+                pending.append(table)
+                item = next(checked, None)
+            if pending_spec is not None:
+                total += self._merge(pending_spec, pending)
         finally:
             checked.close()  # stops the checking thread if we leave early
         return total
@@ -193,22 +208,23 @@ class DuckDBTx:
         return self.upsert(spec, table)
 
     def _insert_stream(
-        self, spec: TableSpec, first: pa.Table, checked: Iterator[tuple[bool, pa.Table]]
-    ) -> tuple[int, list[pa.Table]]:
-        """One ``INSERT`` of ``first`` and the new batches after it in ``checked``, up to the
-        first one that is not new; returns (rows inserted, [that batch] or []). An error while
-        producing the batches ends the stream and is raised here as it was (DuckDB would wrap
-        it)."""
+        self, spec: TableSpec, first: pa.Table, checked: Iterator[_Checked]
+    ) -> tuple[int, _Checked | None]:
+        """One ``INSERT`` of ``first`` and the new batches of the same table after it in
+        ``checked``; returns (rows inserted, the item that ended the stream or None). An error
+        while producing the batches ends the stream and is raised here as it was (through
+        DuckDB it would come back wrapped)."""
         rows = [int(first.num_rows)]
-        held: list[pa.Table] = []
+        after: list[_Checked] = []
         failed: list[BaseException] = []
 
         def feed() -> Iterator[pa.RecordBatch]:
             yield from first.to_batches()
             try:
-                for is_new, table in checked:
-                    if not is_new:
-                        held.append(table)
+                for item in checked:
+                    other, new, table = item
+                    if not new or other.name != spec.name:
+                        after.append(item)
                         return
                     rows[0] += int(table.num_rows)
                     yield from table.to_batches()
@@ -221,20 +237,21 @@ class DuckDBTx:
         self.cur.from_arrow(reader).query(_BATCH, sql)
         if failed:
             raise failed[0]
-        return rows[0], held
+        return rows[0], (after[0] if after else None)
 
     def _checked(
-        self, spec: TableSpec, batches: Iterable[pa.Table]
-    ) -> Iterator[tuple[bool, pa.Table]]:
-        """(keys certainly new, conformed batch) for each batch with rows; after the first
-        batch that is not certainly new, no more checks (every later one is upserted)."""
+        self, table_of: Callable[[str], TableSpec], batches: Iterable[tuple[str, pa.Table]]
+    ) -> Iterator[_Checked]:
+        """(table, keys certainly new, conformed batch) for each batch with rows; after the
+        first batch that is not certainly new, no more checks (every later one is upserted)."""
         streaming = True
-        for batch in batches:
+        for name, batch in batches:
             if not batch.num_rows:
                 continue
+            spec = table_of(name)
             table = spec.conform(batch)
             streaming = streaming and self._is_new(spec, table)
-            yield streaming, table
+            yield spec, streaming, table
 
     def _is_new(self, spec: TableSpec, table: pa.Table) -> bool:
         """Can none of ``table``'s keys be stored yet, nor repeat inside it? Proven cheaply or
