@@ -42,7 +42,7 @@ from wattlake.tables import TableSpec, utcnow
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 UPSERT_ROWS = 250_000  # parser batches are gathered up to this many rows per upsert
-STREAM_ROWS = 50_000  # ... and up to this many per batch of a stream (upsert_stream)
+STREAM_ROWS = 10_000  # ... and to at least this many per batch of a stream (upsert_stream)
 GROUP_FILES = 32  # artifacts per transaction on engines that prefer group commits
 
 
@@ -480,14 +480,14 @@ class Runner:
 def _write(tx: Tx, spec: PipelineSpec, parsed: Iterator[tuple[str, pa.Table]]) -> int:
     """Write a parser's ``(table name, batch)`` output in ``tx``, parsing in a background
     thread meanwhile; the rows written. An engine with ``upsert_stream`` (DuckDB) takes them
-    as a stream (small batches gathered up to STREAM_ROWS rows); the others take batches
+    as a stream (small batches gathered to at least STREAM_ROWS rows); the others take batches
     gathered up to UPSERT_ROWS rows, one upsert each."""
     stream_into = getattr(tx, "upsert_stream", None)
     if stream_into is None:
         batches = prefetch(coalesce(parsed, UPSERT_ROWS))
         return sum(tx.upsert(spec.table(name), batch) for name, batch in batches)
     # Consumed (so parsed) on the engine's checking thread; small batches gathered.
-    return int(stream_into(spec.table, coalesce(parsed, STREAM_ROWS)))
+    return int(stream_into(spec.table, gather(parsed, STREAM_ROWS)))
 
 
 class _Position(io.RawIOBase):
@@ -600,5 +600,26 @@ def coalesce(batches: Iterable[tuple[str, pa.Table]], rows: int) -> Iterator[tup
         name = table_name
         pending.append(batch)
         size += batch.num_rows
+    if pending and name is not None:
+        yield name, pa.concat_tables(pending)
+
+
+def gather(batches: Iterable[tuple[str, pa.Table]], rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """Consecutive batches of one table gathered until they hold at least ``rows`` rows; a
+    batch that large alone passes at once (unlike :func:`coalesce`, never waits for the next
+    one: a stream's first batch starts the load as soon as it is parsed)."""
+    pending: list[pa.Table] = []
+    name: str | None = None
+    size = 0
+    for table_name, batch in batches:
+        if pending and table_name != name:
+            yield name or table_name, pa.concat_tables(pending)
+            pending, size = [], 0
+        name = table_name
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= rows:
+            yield name, pa.concat_tables(pending)
+            pending, size = [], 0
     if pending and name is not None:
         yield name, pa.concat_tables(pending)

@@ -96,21 +96,18 @@ def parse_meter_file(
 
 
 def _parsed(blocks: Iterator[bytes], layout: Layout, timezone: str) -> Iterator[_Block]:
-    """``blocks`` parsed, in order: up to WORKERS at once (a file of one block: no threads)."""
-    first = next(blocks, None)
-    second = None if first is None else next(blocks, None)
-    if first is None or second is None:
-        if first is not None:
-            yield _parse_block(first, layout, timezone)
-        return
+    """``blocks`` parsed, in order: up to WORKERS at once, each submitted as soon as it is
+    read; a parsed block is passed on as soon as it is next in order."""
     pool = ThreadPoolExecutor(WORKERS, "wattlake-parse")
-    pending: deque[Future[_Block]] = deque(
-        pool.submit(_parse_block, data, layout, timezone) for data in (first, second)
-    )
+    pending: deque[Future[_Block]] = deque()
     try:
-        while pending:
-            while len(pending) <= WORKERS and (data := next(blocks, None)) is not None:
+        while True:
+            while len(pending) <= WORKERS and not (pending and pending[0].done()):
+                if (data := next(blocks, None)) is None:
+                    break
                 pending.append(pool.submit(_parse_block, data, layout, timezone))
+            if not pending:
+                return
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
