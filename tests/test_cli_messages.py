@@ -74,6 +74,26 @@ def test_markup_in_file_names_and_rejects_is_shown_as_is(
     assert code == 0 and "[/]" in out and "[b]c" in out and "[red]v[/red]" in out
 
 
+def test_control_characters_from_data_reach_the_terminal_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ESC, CR or C1 CSI in a value or a file name is shown as \\x1b, \\x0d, \\x9b in tables;
+    CSV keeps the exact bytes into a pipe and shows them escaped on a terminal."""
+    f = lp_file(tmp_path / "LP_\x1b[2Jm.csv", "1.5")
+    code, out, err = run(capsys, "ingest", "meter-files", str(f))
+    assert code == 0, err
+    assert "\x1b" not in out + err and "LP_\\x1b[2Jm.csv" in out
+    query = "SELECT chr(27) || '[31mred' AS a, 'x' || chr(13) || 'y' AS b, chr(155) || '2J' AS c"
+    code, out, _ = run(capsys, "sql", query)
+    assert code == 0 and not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out), out
+    assert "\\x1b[31mred" in out and "x\\x0dy" in out and "\\x9b2J" in out
+    code, out, _ = run(capsys, "sql", query, "--format", "csv")  # a pipe: the data as it is
+    assert code == 0 and "\x1b[31mred" in out
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, _ = run(capsys, "sql", query, "--format", "csv")
+    assert code == 0 and "\x1b" not in out and "\\x1b[31mred" in out
+
+
 def test_hints_with_brackets_keep_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "utility2_circuits.csv"
     f.write_text("Master_CDF\nF1\n")

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from wattlake.cli.support import byte_progress
-from wattlake.term import cell, esc
+from wattlake.term import cell, esc, visible
 
 if TYPE_CHECKING:  # heavy imports stay out of `wattlake --help` (tests/test_cli_imports.py)
     import pyarrow as pa
@@ -97,6 +97,17 @@ def progress_bar(description: str) -> Iterator[Callable[[str, int, int], None]]:
         yield tick
 
 
+def _visible_text(t: pa.Table) -> pa.Table:
+    """``t`` with the control characters of its text columns shown as escapes (term.visible)."""
+    import pyarrow as pa
+
+    for i, field in enumerate(t.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            values = [None if v is None else visible(v) for v in t.column(i).to_pylist()]
+            t = t.set_column(i, field, pa.array(values, field.type))
+    return t
+
+
 def print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutFormat.table) -> None:
     if fmt is OutFormat.json:
         sys.stdout.write(json.dumps(t.to_pylist(), default=str, indent=None) + "\n")
@@ -104,7 +115,8 @@ def print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutForma
     if fmt is OutFormat.csv:
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(t, sys.stdout.buffer)
+        # Exact data into a pipe or file; on a terminal, control characters shown, not run.
+        pacsv.write_csv(t if not sys.stdout.isatty() else _visible_text(t), sys.stdout.buffer)
         sys.stdout.flush()
         return
     table = Table(title=None if title is None else cell(title), show_lines=False)
