@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from wattlake.background import prefetch
-from wattlake.pipeline import coalesce, gather
+from wattlake.pipeline import coalesce
 
 
 def batches(*spec: tuple[str, int]) -> Iterator[tuple[str, pa.Table]]:
@@ -61,10 +61,10 @@ def test_prefetch_stops_its_thread_when_the_consumer_stops_early() -> None:
     assert len(produced) <= 5  # bounded read-ahead, not the whole stream
 
 
-def test_gather_passes_a_large_batch_at_once_and_joins_small_ones() -> None:
+def test_eager_coalesce_passes_a_large_batch_at_once_and_joins_small_ones() -> None:
     """A stream's batches: small ones of a table joined until they reach the size, one that
     size alone passed on without waiting for the next (the test's source ends on its first
-    large batch unless gather asks for more), a change of table ends a group."""
+    large batch unless coalesce asks for more), a change of table ends a group."""
 
     def t(n: int) -> pa.Table:
         return pa.table({"x": list(range(n))})
@@ -74,11 +74,13 @@ def test_gather_passes_a_large_batch_at_once_and_joins_small_ones() -> None:
         yield "a", t(4)
         yield "b", t(2)
         yield "b", t(20)
-        raise AssertionError("gather asked for a batch after a large one")
+        raise AssertionError("coalesce asked for a batch after a large one")
 
-    out = gather(source(), 10)
+    out = coalesce(source(), 10, eager=True)
     assert [(name, b.num_rows) for name, b in itertools.islice(out, 2)] == [("a", 7), ("b", 22)]
-    assert [(n, b.num_rows) for n, b in gather(iter([("a", t(12)), ("a", t(1))]), 10)] == [
+    assert [
+        (n, b.num_rows) for n, b in coalesce(iter([("a", t(12)), ("a", t(1))]), 10, eager=True)
+    ] == [
         ("a", 12),
         ("a", 1),
     ]

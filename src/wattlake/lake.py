@@ -30,9 +30,8 @@ from wattlake.errors import InputError, LakeError
 from wattlake.tables import UTC_TS, Column, TableSpec, utcnow
 
 CHUNK = 16 * 1024 * 1024
-SETTLED_NS = (
-    2_000_000_000  # a file last changed this long ago: a change now would show in its mtime
-)
+# A file last changed this long ago (and not since): a change now would show in its mtime.
+SETTLED_NS = 2_000_000_000
 
 MANIFEST = TableSpec(
     "lake_manifest",
@@ -189,22 +188,23 @@ def _copy_local(path: str, tmp: str, key: str, max_bytes: int | None) -> tuple[i
     changed file, the copy itself is hashed: the bronze hash always names what bronze holds)."""
     before = os.stat(path)
     _check_size(key, before.st_size, max_bytes)
-    settled = time.time_ns() - max(before.st_mtime_ns, before.st_ctime_ns) > SETTLED_NS
-    if not settled:
+    sha = None
+    if time.time_ns() - max(before.st_mtime_ns, before.st_ctime_ns) > SETTLED_NS:
+        with ThreadPoolExecutor(1, "wattlake-hash") as pool:
+            digest = pool.submit(sha256_file, path)
+            shutil.copyfile(path, tmp)
+            sha = digest.result()
+        if _state(os.stat(path)) != _state(before):
+            sha = None  # changed while copied
+    else:
         shutil.copyfile(path, tmp)
-        return os.path.getsize(tmp), sha256_file(tmp)
-    with ThreadPoolExecutor(1, "wattlake-hash") as pool:
-        digest = pool.submit(sha256_file, path)
-        shutil.copyfile(path, tmp)
-        sha = digest.result()
-    size, after = os.path.getsize(tmp), os.stat(path)
-    same = (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
-        after.st_ino,
-        after.st_size,
-        after.st_mtime_ns,
-        after.st_ctime_ns,
-    )
-    return (size, sha) if same and size == after.st_size else (size, sha256_file(tmp))
+    size = os.path.getsize(tmp)
+    return size, (sha if sha is not None and size == before.st_size else sha256_file(tmp))
+
+
+def _state(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file's content does (mtime and ctime in ns)."""
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -487,7 +487,7 @@ def _write(tx: Tx, spec: PipelineSpec, parsed: Iterator[tuple[str, pa.Table]]) -
         batches = prefetch(coalesce(parsed, UPSERT_ROWS))
         return sum(tx.upsert(spec.table(name), batch) for name, batch in batches)
     # Consumed (so parsed) on the engine's checking thread; small batches gathered.
-    return int(stream_into(spec.table, gather(parsed, STREAM_ROWS)))
+    return int(stream_into(spec.table, coalesce(parsed, STREAM_ROWS, eager=True)))
 
 
 class _Position(io.RawIOBase):
@@ -587,38 +587,25 @@ def _not_a_file(p: Path) -> InputError:
     )
 
 
-def coalesce(batches: Iterable[tuple[str, pa.Table]], rows: int) -> Iterator[tuple[str, pa.Table]]:
+def coalesce(
+    batches: Iterable[tuple[str, pa.Table]], rows: int, *, eager: bool = False
+) -> Iterator[tuple[str, pa.Table]]:
     """Gather consecutive batches of one table up to ``rows`` rows: fewer, larger upserts
-    (each upsert has a fixed cost), while memory stays bounded by ``rows``."""
+    (each upsert has a fixed cost), while memory stays bounded by ``rows``. ``eager``: gather
+    only until they reach ``rows`` and pass them on then, never waiting for the next batch (a
+    stream's first batch starts the load as soon as it is parsed)."""
     pending: list[pa.Table] = []
     name: str | None = None
     size = 0
     for table_name, batch in batches:
-        if pending and (table_name != name or size + batch.num_rows > rows):
+        full = not eager and size + batch.num_rows > rows
+        if pending and (table_name != name or full):
             yield name or table_name, pa.concat_tables(pending)
             pending, size = [], 0
         name = table_name
         pending.append(batch)
         size += batch.num_rows
-    if pending and name is not None:
-        yield name, pa.concat_tables(pending)
-
-
-def gather(batches: Iterable[tuple[str, pa.Table]], rows: int) -> Iterator[tuple[str, pa.Table]]:
-    """Consecutive batches of one table gathered until they hold at least ``rows`` rows; a
-    batch that large alone passes at once (unlike :func:`coalesce`, never waits for the next
-    one: a stream's first batch starts the load as soon as it is parsed)."""
-    pending: list[pa.Table] = []
-    name: str | None = None
-    size = 0
-    for table_name, batch in batches:
-        if pending and table_name != name:
-            yield name or table_name, pa.concat_tables(pending)
-            pending, size = [], 0
-        name = table_name
-        pending.append(batch)
-        size += batch.num_rows
-        if size >= rows:
+        if eager and size >= rows:
             yield name, pa.concat_tables(pending)
             pending, size = [], 0
     if pending and name is not None:

@@ -91,7 +91,7 @@ class DuckDBTx:
         self._committed = committed  # a new cursor outside it (None: always ask inside)
         self._outside: duckdb.DuckDBPyConnection | None = None
         # table -> series key -> (first, last) time of each span written; None: not tracked
-        self._spans: dict[str, dict[tuple[Any, ...], list[tuple[int, int]]] | None] = {}
+        self._spans: dict[str, Spans | None] = {}
         self._wrote_sql = False
 
     def execute(self, sql: str, params: Params = None) -> None:
@@ -265,18 +265,21 @@ class DuckDBTx:
         if runs is None or spans is None or self._wrote_sql or self._committed is None:
             return False
         new = _series_spans(spec, table, runs)
-        if any(lo <= b and a <= hi for key, lo, hi in new for a, b in spans.get(key, ())):
+        if _meets(spans, new):
             return False
         ranges, args = _key_ranges(spec, table)
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} AS t WHERE {ranges} LIMIT 1)"
+        if self._outside_cursor().execute(sql, args).fetchall()[0][0]:
+            return False
+        _record(spans, new)
+        return True
+
+    def _outside_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor outside the transaction (its committed rows only), opened once."""
+        assert self._committed is not None
         if self._outside is None:
             self._outside = self._committed()
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} AS t WHERE {ranges} LIMIT 1)"
-        found = self._outside.execute(sql, args).fetchall()[0][0]
-        if found:
-            return False
-        for key, lo, hi in new:
-            spans.setdefault(key, []).append((lo, hi))
-        return True
+        return self._outside
 
     def _reader(
         self,
@@ -291,14 +294,24 @@ class DuckDBTx:
         if spans is None or new is None:
             self._spans[spec.name] = None  # rows of unknown shape written: ask inside from now
             return self.cur
-        clear = not any(lo <= b and a <= hi for key, lo, hi in new for a, b in spans.get(key, ()))
-        for key, lo, hi in new:
-            spans.setdefault(key, []).append((lo, hi))
+        clear = not _meets(spans, new)
+        _record(spans, new)
         if not clear or self._wrote_sql or self._committed is None:
             return self.cur
-        if self._outside is None:
-            self._outside = self._committed()
-        return self._outside
+        return self._outside_cursor()
+
+
+Spans = dict[tuple[Any, ...], list[tuple[int, int]]]  # series key -> (first, last) times written
+
+
+def _meets(spans: Spans, new: list[tuple[tuple[Any, ...], int, int]]) -> bool:
+    """Does a span of ``new`` overlap one of the same series in ``spans``?"""
+    return any(lo <= b and a <= hi for key, lo, hi in new for a, b in spans.get(key, ()))
+
+
+def _record(spans: Spans, new: list[tuple[tuple[Any, ...], int, int]]) -> None:
+    for key, lo, hi in new:
+        spans.setdefault(key, []).append((lo, hi))
 
 
 def _series_spans(

@@ -477,8 +477,16 @@ class PostgresEngine:
             self.listener = Listener(self.url, self.changes, self._me)
         return self.changes
 
+    @contextmanager
+    def _writing(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for a write, in one transaction: the NOTIFY is sent inside it (so
+        delivered at its commit, and only then) and :attr:`changes` bumped after it."""
+        with self.changes.after(), self._pool.connection() as conn, conn.transaction():
+            yield conn
+            conn.execute(self._notify)
+
     def ensure(self, spec: TableSpec) -> None:
-        with self.changes.after(), self._pool.connection() as conn:
+        with self._writing() as conn:
             conn.execute(create_table_sql(spec, "postgres"))
             for col in spec.columns:
                 conn.execute(
@@ -491,15 +499,13 @@ class PostgresEngine:
                     f"CREATE INDEX IF NOT EXISTS {name} ON {_q(spec.name)} "
                     f"({', '.join(map(_q, cols))})"
                 )
-            conn.execute(self._notify)
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTx]:
-        with self.changes.after(), self._pool.connection() as conn, conn.transaction():
+        with self._writing() as conn:
             tx = PostgresTx(conn)
             yield tx
             tx.finish()
-            conn.execute(self._notify)
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
         with self.transaction() as tx:
@@ -507,9 +513,8 @@ class PostgresEngine:
 
     def execute(self, sql: str, params: Params = None) -> None:
         try:
-            with self.changes.after(), self._pool.connection() as conn:
+            with self._writing() as conn:
                 conn.execute(transpile(sql, "postgres"), dict(params) if params else None)
-                conn.execute(self._notify)
         except psycopg.Error as exc:
             raise WarehouseError(f"statement failed: {exc}") from exc
 
@@ -536,20 +541,18 @@ class PostgresEngine:
 
     def build(self, model: str) -> int:
         m = load_model(model)
-        with self.changes.after(), self._pool.connection() as conn, conn.transaction():
+        with self._writing() as conn:
             for name, value in BUILD_SETTINGS.items():
                 conn.execute("SELECT set_config(%s, %s, true)", [name, value])
             conn.execute(f"DROP TABLE IF EXISTS {_q(m.name)}")
             conn.execute(f"CREATE TABLE {_q(m.name)} AS {transpile(m.sql, 'postgres')}")
-            conn.execute(self._notify)
         return int(self.query(f"SELECT count(*) FROM {_q(m.name)}").column(0)[0].as_py())
 
     def drop_schema(self) -> None:
         """Drop this engine's schema and everything in it (tests use a throwaway schema)."""
         if self.schema:
-            with self.changes.after(), self._pool.connection() as conn:
+            with self._writing() as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {_q(self.schema)} CASCADE")
-                conn.execute(self._notify)
 
     def close(self) -> None:
         if self.listener is not None:
