@@ -94,6 +94,23 @@ def test_new_keys_go_in_one_insert(inserts: list[int]) -> None:
     assert [r[2] for r in got if r[0] == "a"] == [1.0] * 5 + [2.0] * 5
 
 
+def test_stored_series_inside_the_key_range_do_not_end_the_stream(inserts: list[int]) -> None:
+    """Text keys: a stored "a10" lies between "a" and "b", and a stored "a" row lies in the
+    batch's time range, but no stored row shares a series and a time span with the batch (a
+    warehouse holding other meters over the same days): still one INSERT."""
+    engine = fresh()
+    engine.upsert(SPEC, series("a10", 0, 20, 9.0))  # another series, the same minutes
+    engine.upsert(SPEC, series("a", 30, 2, 8.0))  # series "a", after the batch's "a" span
+    two = pa.concat_tables([series("a", 0, 10, 1.0), series("b", 0, 10, 1.0)])
+    batches = [two, series("b", 20, 5, 2.0)]  # a batch holding both "a" and "b", as files do
+    with engine.transaction() as tx:
+        assert stream(tx, batches) == 25
+    assert inserts == [25]
+    got = content(engine)
+    assert len(got) == 47
+    assert sorted({r[0] for r in got}) == ["a", "a10", "b"]
+
+
 def test_a_stored_key_ends_the_stream_and_is_replaced(inserts: list[int]) -> None:
     engine = fresh()
     engine.upsert(SPEC, series("a", 10, 2, 0.5))  # minutes 10, 11 stored

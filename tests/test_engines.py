@@ -113,13 +113,17 @@ def hours(site: str, hs: list[int], value: float, note: str | None = None) -> pa
     return batch([(site, h, value, note) for h in hs])
 
 
-@pytest.fixture(params=["python", "counted"])
+@pytest.fixture(params=["values", "python", "counted"])
 def small_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with DuckDB's repeated-key check in Python (small batches) and in SQL (the
-    path of batches above SMALL_ROWS: the ordered-series proof, then a distinct count); on
+    """Run a test with each of DuckDB's paths: "values" (a few rows as SQL parameters, the
+    default up to VALUES_ROWS), "python" (through Arrow, the repeated-key check in Python, as
+    batches up to SMALL_ROWS) and "counted" (the check in SQL, as larger batches: the
+    ordered-series proof, then a distinct count); on
     PostgreSQL with the primary key kept (small batches) and, in "counted", with the bulk path
     (a first batch into a table holding fewer rows loads without the key, added back at the
     end) wherever it applies."""
+    if request.param != "values":
+        monkeypatch.setattr("wattlake.engines.duckdb.VALUES_ROWS", 0)
     if request.param == "counted":
         monkeypatch.setattr("wattlake.engines.duckdb.SMALL_ROWS", 1)
         try:
@@ -301,3 +305,49 @@ def test_duckdb_transaction_does_not_keep_the_batches_alive() -> None:
     assert held[-1] - held[1] < 2 * batch_bytes, (held, batch_bytes)
     assert engine.query("SELECT count(*) FROM readings_t").column(0)[0].as_py() == 8 * n
     engine.close()
+
+
+def test_duckdb_a_few_rows_as_parameters_store_what_arrow_stores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Up to VALUES_ROWS rows go in as SQL parameters: every column type the tables use comes
+    back as it does through Arrow (time zones, naive times, dates, decimals, NULLs, a
+    NUL and a quote in text), and a repeated key keeps its last row."""
+    from decimal import Decimal
+
+    from tests.conftest import make_engine
+
+    spec = TableSpec(
+        "types_t",
+        (
+            Column("id", pa.string()),
+            Column("at", UTC_TS),
+            Column("local", pa.timestamp("us")),
+            Column("day", pa.date32()),
+            Column("n", pa.int64()),
+            Column("x", pa.float64()),
+            Column("ok", pa.bool_()),
+            Column("price", pa.decimal128(12, 5)),
+        ),
+        primary_key=("id",),
+    )
+    rows = [
+        {"id": "a", "at": T0, "local": datetime(2025, 3, 30, 2, 30), "day": date(2025, 3, 30),
+         "n": 2**62, "x": -1.5e-300, "ok": True, "price": Decimal("-12.34567")},
+        {"id": "it's\x00", "at": None, "local": None, "day": None, "n": None, "x": None,
+         "ok": None, "price": None},
+        {"id": "a", "at": T0.replace(hour=9), "local": datetime(2025, 1, 1), "day": date(1, 1, 1),
+         "n": -(2**63), "x": 1e300, "ok": False, "price": Decimal("0.00001")},
+    ]  # fmt: skip
+    table = pa.Table.from_pylist(rows, spec.arrow_schema)
+    got = {}
+    for values_rows in (8, 0):  # as parameters, then through Arrow
+        monkeypatch.setattr("wattlake.engines.duckdb.VALUES_ROWS", values_rows)
+        engine = make_engine("duckdb")
+        engine.ensure(spec)
+        assert engine.upsert(spec, table) == 3
+        got[values_rows] = engine.query("SELECT * FROM types_t ORDER BY id").to_pylist()
+        engine.close()
+    assert got[8] == got[0]
+    assert [r["id"] for r in got[8]] == ["a", "it's\x00"]
+    assert got[8][0]["n"] == -(2**63) and got[8][0]["day"] == date(1, 1, 1)

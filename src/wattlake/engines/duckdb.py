@@ -43,7 +43,9 @@ from wattlake.errors import WarehouseError
 from wattlake.tables import TableSpec, sql_type
 
 _BATCH = "_wl_batch"
+_SPANS = "_wl_spans"  # a batch's series spans, for the exact check of _is_new
 SMALL_ROWS = 1000  # batches up to this size are checked for repeated keys in Python
+VALUES_ROWS = 8  # batches up to this size are written as SQL parameters, not through Arrow
 MERGE_ROWS = 250_000  # a stream's batches that may meet stored keys: upserted this many at once
 _HUGE = ("HUGEINT", "UHUGEINT")
 _Checked = tuple[TableSpec, bool, pa.Table]  # (table, keys certainly new, conformed batch)
@@ -108,6 +110,8 @@ class DuckDBTx:
         if n == 0:
             return 0
         table = spec.conform(table)
+        if n <= VALUES_ROWS and not any(pa.types.is_nested(f.type) for f in table.schema):
+            return self._upsert_values(spec, table)
         cur, target = self.cur, _q(spec.name)
         cols = ", ".join(_q(c) for c in spec.column_names)
         if not spec.primary_key:
@@ -156,6 +160,29 @@ class DuckDBTx:
                 f"(PARTITION BY {keys} ORDER BY _wl_ord DESC) = 1)"
             )
         _with_batch(cur, table, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} AS _u")
+        return n
+
+    def _upsert_values(self, spec: TableSpec, table: pa.Table) -> int:
+        """``upsert`` of a few rows (the run log, the manifest) as SQL parameters: a statement
+        over an Arrow relation costs about 2 ms more here, four of them a file."""
+        n, target = int(table.num_rows), _q(spec.name)
+        rows = table.to_pylist()
+        if pk := spec.primary_key:
+            runs = series_runs(spec, table) if n > 1 else None
+            self._written(spec, table, runs)  # for the stream's checks
+            last = {tuple(r[k] for k in pk): r for r in rows}  # a repeated key keeps its last
+            rows = list(last.values())
+            match = " AND ".join(f"{_q(k)} = ?" for k in pk)
+            where = " OR ".join([f"({match})"] * len(rows))
+            self.cur.execute(
+                f"DELETE FROM {target} WHERE {where}", [v for key in last for v in key]
+            )
+        names = spec.column_names
+        cols = ", ".join(_q(c) for c in names)
+        row = "(" + ", ".join(["?"] * len(names)) + ")"
+        values = ", ".join([row] * len(rows))
+        params = [r[c] for r in rows for c in names]
+        self.cur.execute(f"INSERT INTO {target} ({cols}) VALUES {values}", params)
         return n
 
     def upsert_stream(
@@ -267,9 +294,13 @@ class DuckDBTx:
         new = _series_spans(spec, table, runs)
         if _meets(spans, new):
             return False
-        ranges, args = _key_ranges(spec, table)
+        # A row in the batch's key ranges (a zone-map-pruned scan) may still be of other
+        # series: only then is the exact, costlier, span check asked.
+        cur, (ranges, args) = self._outside_cursor(), _key_ranges(spec, table)
         sql = f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} AS t WHERE {ranges} LIMIT 1)"
-        if self._outside_cursor().execute(sql, args).fetchall()[0][0]:
+        if cur.execute(sql, args).fetchall()[0][0] and _stored_in_spans(
+            cur, spec, table, runs[0], (ranges, args)
+        ):
             return False
         _record(spans, new)
         return True
@@ -289,16 +320,26 @@ class DuckDBTx:
     ) -> duckdb.DuckDBPyConnection:
         """The cursor to look for stored keys with: outside the transaction when none of the
         rows it wrote can share a key with ``table`` (then recorded as written), else inside."""
+        if not self._written(spec, table, runs) or self._wrote_sql or self._committed is None:
+            return self.cur
+        return self._outside_cursor()
+
+    def _written(
+        self,
+        spec: TableSpec,
+        table: pa.Table,
+        runs: tuple[list[int], list[tuple[Any, ...]]] | None,
+    ) -> bool:
+        """Record ``table``'s rows as written by this transaction; True if none of the rows
+        it wrote before can share a key with them (known only for time series)."""
         spans = self._spans.setdefault(spec.name, {})
         new = None if runs is None else _series_spans(spec, table, runs)
         if spans is None or new is None:
             self._spans[spec.name] = None  # rows of unknown shape written: ask inside from now
-            return self.cur
+            return False
         clear = not _meets(spans, new)
         _record(spans, new)
-        if not clear or self._wrote_sql or self._committed is None:
-            return self.cur
-        return self._outside_cursor()
+        return clear
 
 
 Spans = dict[tuple[Any, ...], list[tuple[int, int]]]  # series key -> (first, last) times written
@@ -328,6 +369,40 @@ def _series_spans(
     ends = [*starts[1:], len(ticks)]
     first, last = ticks[starts].tolist(), ticks[np.array(ends) - 1].tolist()
     return list(zip(keys, first, last, strict=True))
+
+
+def _stored_in_spans(
+    cur: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    table: pa.Table,
+    starts: list[int],
+    key_ranges: tuple[str, dict[str, Any]],
+) -> bool:
+    """Does ``cur`` see a stored row of one of the series of ``table`` (a time-series batch
+    whose series start at ``starts``) within that series' time span? Exact, so stored series
+    whose text keys fall inside the batch's key range (meter "100" between "1" and "2") do
+    not count; the batch's key ranges still let DuckDB skip row groups by their zone maps."""
+    seq = [k for k in spec.primary_key if not is_text(table.schema.field(k).type)][-1]
+    series = [k for k in spec.primary_key if k != seq]
+    first = pa.array(starts, pa.int64())
+    last = pa.array([*starts[1:], table.num_rows], pa.int64())
+    last = pc.subtract(last, 1)
+    spans = table.select(series).take(first)
+    spans = spans.append_column("_wl_lo", table.column(seq).take(first))
+    spans = spans.append_column("_wl_hi", table.column(seq).take(last))
+    ranges, args = key_ranges
+    match = " AND ".join(
+        [f"t.{_q(k)} = s.{_q(k)}" for k in series] + [f"t.{_q(seq)} BETWEEN s._wl_lo AND s._wl_hi"]
+    )
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} AS t JOIN {_SPANS} AS s "
+        f"ON {match} WHERE {ranges} LIMIT 1)"
+    )
+    cur.register(_SPANS, spans)
+    try:
+        return bool(cur.execute(sql, args).fetchall()[0][0])
+    finally:
+        cur.unregister(_SPANS)
 
 
 def _with_batch(cur: duckdb.DuckDBPyConnection, table: pa.Table, sql: str) -> Any:
