@@ -12,11 +12,15 @@ Baselines, each on the same generated LP file(s) in the same run:
 Every path runs in a fresh interpreter (so peak RSS is its own), ours and the baselines
 alternating, ``--repeat`` times (3); figures are median [min–max]. ``--before SRC`` adds the
 same runs with the wattlake package found under SRC (e.g. an unpacked older commit's ``src``),
-for before/after figures from one run. Temporary folders are deleted.
+for before/after figures from one run. Each process is warmed up first (a 1,000-row ingest:
+imports and first calls paid), so the figures are the ingest's own throughput; ``--cold``
+adds the first ingest of a fresh process on DuckDB (imports done, first calls not, empty
+warehouse), which is what one ``wattlake ingest`` pays. Temporary folders are deleted.
 
     .venv/bin/python benchmarks/meter_files.py            # 1M rows (+ seed way on 200k)
     .venv/bin/python benchmarks/meter_files.py --full     # adds 100k and 10M-row files
     .venv/bin/python benchmarks/meter_files.py --quick    # 50k rows, seed way on 20k, 1 repeat
+    .venv/bin/python benchmarks/meter_files.py --cold --before OLD/src --no-postgres --no-seed
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ def make_lp(path: Path, rows: int, seed: int = 0, first_meter: int = 210_000_000
 
 
 KEYED = "postgres, table holding 300k rows"  # --pg-keyed: the warm-up leaves 300k rows
+COLD = "duckdb, first ingest in a fresh process"  # --cold: no warm-up
 
 
 def run_ours(engine_kind: str, path: str) -> dict[str, float]:
@@ -99,8 +104,8 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="wl-bench-"))
     schema = f"wl_bench_{secrets.token_hex(4)}"
     try:
-        warm_rows = 300_000 if engine_kind == KEYED else 1000
-        engine_kind = "postgres" if engine_kind == KEYED else engine_kind
+        warm_rows = {KEYED: 300_000, COLD: 0}.get(engine_kind, 1000)
+        engine_kind = {KEYED: "postgres", COLD: "duckdb"}.get(engine_kind, engine_kind)
         engine = (
             connect(f"duckdb:///{tmp}/w.duckdb", duckdb_memory_limit=Settings().duckdb_memory_limit)
             if engine_kind == "duckdb"
@@ -111,9 +116,12 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
         # in on first use: ~1-2 s once per process), so the figure is the ingest's own
         # throughput. Other meters than the measured file's: its load is a first load. With
         # --pg-keyed the table then holds more rows than a batch: PostgreSQL keeps its key.
-        warm = tmp / "LP_warmup.csv"
-        make_lp(warm, warm_rows, seed=1, first_meter=100_000_000)
-        runner.ingest_files(get_pipeline("meter-files"), [warm])
+        # With --cold there is no warm-up: the first ingest of a process, as `wattlake
+        # ingest` runs it (imports done, first calls not), into an empty warehouse.
+        if warm_rows:
+            warm = tmp / "LP_warmup.csv"
+            make_lp(warm, warm_rows, seed=1, first_meter=100_000_000)
+            runner.ingest_files(get_pipeline("meter-files"), [warm])
         cpu0, t0 = _cpu(), time.perf_counter()
         run, reports = runner.ingest_files(get_pipeline("meter-files"), [path])
         seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
@@ -280,6 +288,8 @@ def main() -> None:
     ap.add_argument("--no-seed", action="store_true", help="skip the seed's way (slow)")
     ap.add_argument("--pg-keyed", action="store_true",
                     help="also load into a PostgreSQL table already holding 300k rows")  # fmt: skip
+    ap.add_argument("--cold", action="store_true",
+                    help="also time the first ingest of a fresh process (no warm-up) on DuckDB")  # fmt: skip
     args = ap.parse_args()
     if args.one:
         kind, path = args.one
@@ -299,6 +309,9 @@ def main() -> None:
     if args.pg_keyed and not args.no_postgres:  # the keyed path (no bulk load)
         paths += [(f"wattlake → {KEYED}", KEYED, None)]
         paths += [(f"before → {KEYED}", KEYED, args.before)] if args.before else []
+    if args.cold:  # what one `wattlake ingest` pays: first calls included
+        paths += [(f"wattlake → {COLD}", COLD, None)]
+        paths += [(f"before → {COLD}", COLD, args.before)] if args.before else []
     print("load average at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     work = Path(tempfile.mkdtemp(prefix="wl-bench-files-"))
     table: list[tuple[str, int, list[dict[str, float]]]] = []
@@ -355,7 +368,7 @@ def _summarise(size: int, runs: dict[str, list[dict[str, float]]]) -> None:
     floor_runs = runs["floor: pyarrow read + DuckDB build"]
     floor = _rate(floor_runs)
     for name, r in runs.items():
-        if name.startswith("wattlake → duckdb"):
+        if name == "wattlake → duckdb":  # both warmed up
             emit(Row(f"meter files → duckdb ({size:,} rows) vs floor", f"{_rate(r)} rows/s",
                      f"pyarrow read + DuckDB build {floor} rows/s",
                      _rate(r).median / floor.median, max(x["rss_mb"] for x in r)))  # fmt: skip

@@ -8,6 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from wattlake.lazy_pandas import defer_pandas
+
+defer_pandas()  # every path that builds Arrow tables comes through here first
+
 UTC_TS = pa.timestamp("us", tz="UTC")
 LOCAL_TS = pa.timestamp("us")
 
