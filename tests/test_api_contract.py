@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from wattlake.api.app import create_app
-from wattlake.api.tabular import neutralise_formulas
+from wattlake.csvsafe import neutralise_formulas
 from wattlake.pipeline import Runner
 from wattlake.sources.hosting_capacity.pipeline import landing_folder
 

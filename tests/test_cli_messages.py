@@ -94,6 +94,22 @@ def test_control_characters_from_data_reach_the_terminal_escaped(
     assert code == 0 and "\x1b" not in out and "\\x1b[31mred" in out
 
 
+def test_csv_output_quotes_formulas_as_the_api_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text cell a spreadsheet would run (=, +, -, @) is written with a leading quote, into a
+    pipe too (the file may open in a spreadsheet); numbers are not; JSON keeps the value."""
+    f = lp_file(tmp_path / "LP_1.csv", "1.5")
+    code, _, err = run(capsys, "ingest", "meter-files", str(f))
+    assert code == 0, err
+    query = "SELECT '=HYPERLINK(\"http://x\")' AS a, '-3' AS b, -3.5 AS n, 'ok=1' AS c"
+    code, out, _ = run(capsys, "sql", query, "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[1] == '"\'=HYPERLINK(""http://x"")","\'-3",-3.5,"ok=1"', out
+    code, out, _ = run(capsys, "sql", query, "--format", "json")
+    assert code == 0 and json.loads(out)[0]["a"] == '=HYPERLINK("http://x")'
+
+
 def test_hints_with_brackets_keep_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "utility2_circuits.csv"
     f.write_text("Master_CDF\nF1\n")

@@ -115,7 +115,11 @@ def print_table(t: pa.Table, title: str | None = None, fmt: OutFormat = OutForma
     if fmt is OutFormat.csv:
         import pyarrow.csv as pacsv
 
-        # Exact data into a pipe or file; on a terminal, control characters shown, not run.
+        from wattlake.csvsafe import neutralise_formulas
+
+        # As the API's CSV: formulas quoted (the file may open in a spreadsheet); on a
+        # terminal, control characters shown, not run. --format json keeps every value as is.
+        t = neutralise_formulas(t)
         pacsv.write_csv(t if not sys.stdout.isatty() else _visible_text(t), sys.stdout.buffer)
         sys.stdout.flush()
         return

@@ -81,7 +81,13 @@ def runs(
 def sql(
     query: Annotated[str, typer.Argument(help="One SELECT in DuckDB's dialect")],
     format: Annotated[
-        OutFormat, typer.Option("--format", "-f", help="table, csv or json (array of records)")
+        OutFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table, csv (text cells starting with = + - @ quoted, as the API's CSV) "
+            "or json (array of records, values as stored)",
+        ),
     ] = OutFormat.table,
 ) -> None:
     """Run a read-only query against the warehouse (DuckDB SQL; transpiled for PostgreSQL).
