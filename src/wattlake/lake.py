@@ -95,7 +95,10 @@ class Lake:
         max_bytes: int | None = None,
     ) -> Artifact:
         """Copy ``stream`` into bronze, hashing as it goes; returns where it landed."""
-        name = key.replace("\\", "/").rsplit("/", 1)[-1] or "artifact"
+        # The key's last part (keys are "/"-separated; a backslash is a character, as in the
+        # \xNN of a file name that is not UTF-8, see pipeline.file_key).
+        name = key.rsplit("/", 1)[-1]
+        name = "artifact" if name in ("", ".", "..") else name
         tmp = self._full(f"_tmp/{uuid.uuid4().hex}")
         try:
             self.fs.makedirs(self._full("_tmp"), exist_ok=True)

@@ -36,7 +36,7 @@ from wattlake.config import Settings, get_settings
 from wattlake.engines import Engine, Tx, connect
 from wattlake.errors import InputError, LakeError, WattlakeError
 from wattlake.lake import Artifact, Lake, Manifest, sha256_file
-from wattlake.parsing import FileReport, Parser
+from wattlake.parsing import FileReport, Parser, storable
 from wattlake.runs import Run, RunCancelled, RunLog, Step
 from wattlake.tables import TableSpec, utcnow
 
@@ -121,8 +121,9 @@ class Runner:
         try:
             stored: list[Artifact] = []
             for path in files:
-                with run.step("bronze", path.name, reraise=False), path.open("rb") as fh:
-                    artifact = self.store(spec, run, path.name, fh)
+                key = file_key(path)
+                with run.step("bronze", key, reraise=False), path.open("rb") as fh:
+                    artifact = self.store(spec, run, key, fh)
                 if run.steps[-1].status == "ok":
                     stored.append(artifact)
             parsers = self.parse_ahead(spec, stored, force=force)
@@ -167,7 +168,7 @@ class Runner:
             raise InputError(f"{root} is not a folder", hint="create it and put the files in it")
         files = list(expand_paths([root], spec.file_patterns))
         if only is not None:
-            files = [f for f in files if f.relative_to(root).as_posix() in only]
+            files = [f for f in files if file_key(f, root) in only]
         scope = scope or str(root.resolve())
         self.setup(spec)
         params = {"folder": str(root), "scope": scope, "force": force}
@@ -175,7 +176,7 @@ class Runner:
         result = FolderSync(run, root)
         try:
             loaded = self.manifest.loaded_versions(spec.source)
-            keys = [path.relative_to(root).as_posix() for path in files]
+            keys = [file_key(path, root) for path in files]
             # A key with no loaded version is new: it is hashed while copied into bronze.
             known = [p for p, k in zip(files, keys, strict=True) if k in loaded]
             shas = {} if force else hash_files(known if spec.replace_by_file else files)
@@ -475,6 +476,13 @@ class Runner:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def file_key(path: Path, root: Path | None = None) -> str:
+    """The key of a local file: its name (or its path under ``root``, with ``/``), as text
+    every warehouse and object store can hold: a name that is not UTF-8 (``café`` written in
+    latin-1) keeps its undecodable bytes as ``\\xNN`` (see :func:`storable`)."""
+    return storable(path.name if root is None else path.relative_to(root).as_posix())
 
 
 def _write(tx: Tx, spec: PipelineSpec, parsed: Iterator[tuple[str, pa.Table]]) -> int:

@@ -3,6 +3,7 @@ same lines are rejected, and every reject is stored (issue 7, items 1, 3, 5, 6).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,28 @@ def test_unknown_meter_encoding_fails_when_settings_load() -> None:
 
     with pytest.raises(ValidationError, match="unknown encoding 'klingon'"):
         Settings(meter_encoding="klingon")
+
+
+def test_a_file_name_that_is_not_utf8_loads_under_an_escaped_key(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """``LP_café.csv`` named in latin-1 (byte E9): its key keeps the byte as ``\\xe9`` on every
+    engine (manifest, silver, run steps, bronze file name), a second ingest finds it loaded,
+    and a folder sync gives it the same key."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw_name = os.fsdecode(b"LP_caf\xe9.csv")
+    (folder / raw_name).write_text("\n".join(lp_file(3)) + "\n")
+    key = "LP_caf\\xe9.csv"
+    assert ingest(runner, folder / raw_name)[:3] == (3, 3, 0)
+    assert in_silver(runner, key) == 3
+    [artifact] = runner.engine.query("SELECT key, path FROM lake_manifest").to_pylist()
+    assert artifact["key"] == key and artifact["path"].endswith("/" + key)
+    steps = runner.engine.query("SELECT DISTINCT target FROM run_steps WHERE step = 'bronze'")
+    assert steps.column(0).to_pylist() == [key]
+    assert (
+        ingest(runner, folder / raw_name)[3]
+        == "already loaded (same sha256); use --force to reload"
+    )
+    synced = runner.sync_folder(SPEC, folder)
+    assert [(r.source_file, r.skipped) for r in synced.reports] == [(key, True)]
