@@ -590,6 +590,16 @@ def silver_steps(run: Any) -> list[tuple[str, str]]:
     return [(s.target, s.status) for s in run.steps if s.name == "silver"]
 
 
+def parse_leftovers(engine: Any) -> list[str]:
+    """Whatever distributed parsing left under ``_staging`` (``parse-*`` files and folders)."""
+    staging = Path(engine.store.path("_staging"))
+    return sorted(
+        str(p.relative_to(staging))
+        for p in staging.rglob("*")
+        if p.relative_to(staging).parts[0].startswith("parse-")
+    )
+
+
 def test_group_commit_with_a_file_that_fails_to_parse(pair: Pair, tmp_path: Path) -> None:
     from wattlake.sources.meter_files.generate import generate
 
@@ -597,7 +607,8 @@ def test_group_commit_with_a_file_that_fails_to_parse(pair: Pair, tmp_path: Path
     folder = generate(tmp_path / "gen", meters=2, days=2)[0].parent
     (folder / "LP_9_bad.csv").write_text("not,a,meter,file\n1,2,3,4\n")
     commits = count_commits(pair.runners["spark"].engine)
-    runs = {kind: r.ingest_files(spec, [folder])[0] for kind, r in pair.runners.items()}
+    got = {kind: r.ingest_files(spec, [folder]) for kind, r in pair.runners.items()}
+    runs = {kind: run for kind, (run, _reports) in got.items()}
     assert silver_steps(runs["spark"]) == silver_steps(runs["duckdb"])
     assert ("LP_9_bad.csv", "failed") in silver_steps(runs["spark"])
     assert sum(st == "ok" for _t, st in silver_steps(runs["spark"])) == 4
@@ -616,6 +627,19 @@ def test_group_commit_with_a_file_that_fails_to_parse(pair: Pair, tmp_path: Path
         .to_pylist()
     )
     assert "unrecognised meter file header" in row["error"]
+    # the step error (and the report's note, what the CLI shows) is that of a serial parse:
+    # "InputError: LP_9_bad.csv: unrecognised … — expected …", not "WattlakeError: InputError: …"
+    bad = ("silver", "LP_9_bad.csv")
+    (want,) = [s.error for s in runs["duckdb"].steps if (s.name, s.target) == bad]
+    assert want is not None and want.startswith("InputError: LP_9_bad.csv: unrecognised")
+    assert row["error"] == want
+    notes = {
+        kind: [r.note for r in reports if r.source_file == "LP_9_bad.csv"]
+        for kind, (_run, reports) in got.items()
+    }
+    assert notes["spark"] == notes["duckdb"] == [want]
+    # the staged batches are gone, the failed file's and the loaded ones', folders too
+    assert parse_leftovers(spark.engine) == []
 
 
 def test_group_commit_that_fails_leaves_nothing(pair: Pair, tmp_path: Path) -> None:
@@ -651,9 +675,66 @@ def test_group_commit_that_fails_leaves_nothing(pair: Pair, tmp_path: Path) -> N
     )
     staging = Path(engine.store.path("_staging"))
     assert not any(p.suffix == ".parquet" for p in staging.rglob("*"))
+    assert parse_leftovers(engine) == []
     # the next run loads them all
     pair.both(lambda r: r.ingest_files(spec, [folder]))
     assert pair.assert_same(spec)["meter_reads"] > 0
+    assert parse_leftovers(engine) == []
+
+
+def test_failing_writes_leave_no_staged_parse_and_old_leftovers_are_swept(
+    pair: Pair, tmp_path: Path
+) -> None:
+    from contextlib import contextmanager
+
+    from wattlake.engines.spark import CONTROL_TABLES
+    from wattlake.sources.meter_files.generate import generate
+
+    spec = get_pipeline("meter-files")
+    folder = generate(tmp_path / "gen", meters=2, days=2)[0].parent
+    spark = pair.runners["spark"]
+    engine: Any = spark.engine
+    # what earlier runs left: one a day and more old (swept), one young (another process's)
+    staging = Path(engine.store.path("_staging"))
+    for name in ("parse-old", "parse-young"):
+        (staging / name / "0" / "meter_reads").mkdir(parents=True)
+        (staging / name / "0" / "meter_reads" / "000000.parquet").write_bytes(b"PAR1")
+    past = dt.datetime.now().timestamp() - 2 * 86_400
+    for p in (staging / "parse-old").rglob("*"):
+        os.utime(p, (past, past))
+    os.utime(staging / "parse-old", (past, past))
+    real = engine.transaction
+
+    @contextmanager
+    def failing_writes() -> Iterator[Any]:
+        with real() as tx:
+            real_upsert = tx.upsert
+
+            def upsert(spec: TableSpec, table: pa.Table) -> int:
+                if spec.name in CONTROL_TABLES:  # the run log, rejects, manifest
+                    return int(real_upsert(spec, table))
+                raise WarehouseError("the warehouse refused the batch")
+
+            tx.upsert = upsert  # every file's rows fail to be written, after its replay began
+            yield tx
+
+    engine.transaction = failing_writes
+    try:
+        parsed = count_parses(engine)
+        run, reports = spark.ingest_files(spec, [folder])
+    finally:
+        engine.transaction = real
+    assert parsed == [4]  # parsed on the executors
+    steps = silver_steps(run)
+    assert len(steps) == 4 and {st for _t, st in steps} == {"failed"}
+    assert all("the warehouse refused the batch" in (r.note or "") for r in reports)
+    # nothing staged is left but the young folder of "another process"
+    assert parse_leftovers(engine) == [
+        "parse-young",
+        "parse-young/0",
+        "parse-young/0/meter_reads",
+        "parse-young/0/meter_reads/000000.parquet",
+    ]
 
 
 def test_cli_runs_scada_on_spark(

@@ -8,6 +8,7 @@ Layout under ``<lake>/tables/``::
     _meta/<name>.arrow            the table's Arrow schema (an empty Arrow IPC file) with
                                   its primary key and partition column in the metadata
     _staging/<id>/                a transaction's batches and rewritten partitions
+    _staging/parse-<id>/          batches parsed on the executors, until they are loaded
     _trash/<id>/                  partitions swapped out, deleted right after the swap
 
 Names starting with ``_`` or ``.`` are ignored by Spark's and DuckDB's readers. This module
