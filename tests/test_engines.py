@@ -351,3 +351,37 @@ def test_duckdb_a_few_rows_as_parameters_store_what_arrow_stores(
     assert got[8] == got[0]
     assert [r["id"] for r in got[8]] == ["a", "it's\x00"]
     assert got[8][0]["n"] == -(2**63) and got[8][0]["day"] == date(1, 1, 1)
+
+
+@pytest.mark.postgres
+def test_postgres_gold_tables_are_indexed_as_their_models_declare(pg_available: None) -> None:
+    """Every model that declares ``-- index:`` gets that index on PostgreSQL (the API's
+    lookups by meter, node, feeder, usage point or turbine), rebuilt with the table."""
+    from tests.conftest import make_engine
+    from wattlake.engines.base import load_model
+    from wattlake.registry import PIPELINES, get_pipeline
+
+    engine = make_engine("postgres")
+    try:
+        built: dict[str, tuple[str, ...]] = {}
+        for name in PIPELINES:
+            spec = get_pipeline(name)
+            for table in spec.tables:
+                engine.ensure(table)
+            for model in spec.models:
+                built[model] = load_model(model).index
+        for model in built:
+            engine.build(model)
+        engine.build("meter_daily")  # a rebuild replaces the table and its index
+        got = engine.query(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        ).to_pylist()
+        indexes = {r["tablename"]: r["indexdef"] for r in got if r["tablename"] in built}
+        declared = {m: cols for m, cols in built.items() if cols}
+        assert {"meter_daily", "meter_daily_mixed", "lmp_daily", "feeder_summary"} <= set(declared)
+        assert set(indexes) == set(declared)
+        for model, cols in declared.items():
+            assert indexes[model].endswith("(" + ", ".join(cols) + ")"), indexes[model]
+    finally:
+        engine.drop_schema()  # type: ignore[attr-defined]
+        engine.close()

@@ -6,6 +6,7 @@ SQL handed to ``query``/``execute`` and gold models are written in DuckDB's dial
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -81,16 +82,25 @@ class Engine(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    """A gold model: ``models/<name>.sql`` holding one SELECT in DuckDB's dialect."""
+    """A gold model: ``models/<name>.sql`` holding one SELECT in DuckDB's dialect.
+
+    ``index``: the columns the API looks rows up by, from the file's ``-- index: a, b (why)``
+    line (PostgreSQL indexes them; DuckDB's zone maps need no index)."""
 
     name: str
     sql: str
+    index: tuple[str, ...] = ()
+
+
+_INDEX_LINE = re.compile(r"^--\s*index:\s*(.+)$", re.MULTILINE)
 
 
 @lru_cache(maxsize=64)
 def load_model(name: str) -> Model:
     text = resources.files("wattlake.models").joinpath(f"{name}.sql").read_text("utf-8")
-    return Model(name, text.strip().rstrip(";"))
+    found = _INDEX_LINE.search(text)
+    index = tuple(c.strip() for c in found.group(1).split("(")[0].split(",")) if found else ()
+    return Model(name, text.strip().rstrip(";"), index)
 
 
 @lru_cache(maxsize=1024)

@@ -10,6 +10,7 @@
 -- the same der_type counts once; kW sums the rows' nameplate_kw (each technology's own kW for
 -- unpivoted rows, never the repeated project total). Units: kW for DER, MW / kV for the feeder.
 -- Written in DuckDB's dialect; transpiles with sqlglot to PostgreSQL unchanged in meaning.
+-- index: feeder_uid  (the API asks by feeder)
 WITH der_by_type AS (
     SELECT
         feeder_uid,

@@ -5,6 +5,7 @@
 -- repeat hour (opr_hour 25) is off-peak. NERC holidays: New Year's Day, Memorial Day,
 -- Independence Day, Labor Day, Thanksgiving, Christmas; one falling on a Sunday moves to the
 -- Monday (one on a Saturday stays there).
+-- index: node, opr_date  (the API asks by node and date range)
 WITH d AS (
     SELECT
         market,

@@ -1,4 +1,5 @@
 -- Daily statistics per meter, serial, plant, local day, data type and unit.
+-- index: meter_code, local_date  (the API asks by meter and day range)
 SELECT
     meter_code,
     serial,

@@ -1,6 +1,7 @@
 -- The seed's aggregate, kept for /get-data: every value of a meter-day together, whatever its
 -- data type and unit (interval values and TOU billing-register energies alike).
 -- `id` is deterministic (ordered by meter, serial, plant, day), unlike the seed's.
+-- index: meter_code, serial_code, local_date  (/get-data asks by meter, serial and day)
 WITH v AS (
     SELECT meter_code, serial, plant_code, local_date, value FROM meter_reads
     UNION ALL

@@ -4,6 +4,7 @@
 -- std is the sample standard deviation (ddof = 1): null for a bin with fewer than 2 samples.
 -- count is the number of non-null samples: missing minutes lower it.
 -- Written once for both engines: epoch arithmetic instead of time_bucket / date_bin.
+-- index: turbine, bucket_start_utc  (the API asks by turbine and time range)
 SELECT
     turbine,
     signal,

@@ -6,6 +6,7 @@
 -- last interval); completeness = covered seconds / day_seconds (capped at 1).
 -- Readings longer than a day (monthly or billing-period data) are not daily figures: they stay
 -- in interval_reads and are left out here.
+-- index: usage_point_id, local_date  (the API asks by usage point and day range)
 WITH r AS (
     SELECT
         custodian,
