@@ -21,9 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from wattlake.engines.spark_parse import Staged, _described, parser_error, replay, sweep
-from wattlake.errors import InputError
+from wattlake.errors import HostileXMLError, InputError
 from wattlake.parsing import FileReport
-from wattlake.sources.espi.parse import HostileXMLError
 
 DAY = 86_400.0
 
@@ -140,8 +139,7 @@ def test_a_replay_of_a_failed_parse_removes_what_it_wrote_and_raises_its_class(
         (InputError("no hint"), "InputError: no hint"),
         # not a class of wattlake.errors: a WattlakeError naming it, as before
         (ValueError("not ours"), "WattlakeError: ValueError: not ours"),
-        (HostileXMLError("a DTD", hint="remove it"),
-         "WattlakeError: HostileXMLError: a DTD — remove it"),
+        (HostileXMLError("a DTD", hint="remove it"), "HostileXMLError: a DTD — remove it"),
     ],
 )  # fmt: skip
 def test_parser_error_rebuilds_the_executors_exception(error: Exception, step_error: str) -> None:

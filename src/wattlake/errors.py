@@ -58,6 +58,10 @@ class InputError(WattlakeError):
     """An input file cannot be processed at all (as opposed to a bad row, which is a reject)."""
 
 
+class HostileXMLError(InputError):
+    """The file uses XML features a data feed never needs (DTD, entities)."""
+
+
 class NotFoundError(WattlakeError):
     """The requested entity does not exist."""
 

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pytest
 
 from tests._support import samples
-from wattlake.errors import InputError
+from wattlake.errors import HostileXMLError, InputError
 from wattlake.parsing import FileReport
 from wattlake.sources.espi.generate import write_feed
-from wattlake.sources.espi.parse import HostileXMLError, parse_bytes, parse_espi
+from wattlake.sources.espi.parse import parse_bytes, parse_espi
 
 ESPI_FILES = [
     "gba_openespi_electric_15min.xml", "gba_sample_electric_hourly_9days_cost.xml",

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 from lxml import etree
 
-from wattlake.errors import InputError
+from wattlake.errors import HostileXMLError, InputError
 from wattlake.parsing import FileReport
 from wattlake.sources.espi import resources as res
 from wattlake.sources.espi.blocks import E, RawBatch, convert, extract_block, line_of
@@ -34,10 +34,6 @@ MAX_BYTES = 4 << 30  # refuse feeds larger than this (4 GiB)
 SNIFF_BYTES = 1 << 16
 _ENTRY = A + "entry"
 _FEED = A + "feed"
-
-
-class HostileXMLError(InputError):
-    """The file uses XML features a data feed never needs (DTD, entities)."""
 
 
 class _Guard:
