@@ -68,3 +68,20 @@ def test_pandas_still_works_after_pyarrow_was_told_it_is_absent() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_importing_pandas_never_fails_because_of_the_hook() -> None:
+    """If pyarrow's pandas shim is not what wattlake.lazy_pandas expects (another pyarrow),
+    importing pandas still works."""
+    code = (
+        "import pyarrow.lib, wattlake.tables\n"
+        "class Broken:\n"
+        "    @property\n"
+        "    def compat(self):\n"
+        "        raise AttributeError('no such shim')\n"
+        "pyarrow.lib._pandas_api = Broken()\n"
+        "import pandas\n"
+        "print(pandas.DataFrame({'a': [1]}).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "(1, 1)", out.stderr

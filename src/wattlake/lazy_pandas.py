@@ -11,6 +11,7 @@ there (so ``pa.array(a_pandas_series)`` converts it as pandas objects are conver
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import sys
@@ -39,10 +40,12 @@ def defer_pandas() -> None:
 
 
 def _tell_pyarrow() -> None:
-    """pandas is imported: have pyarrow import it (a no-op now) and use it from here on."""
-    from pyarrow.lib import _pandas_api
+    """pandas is imported: have pyarrow import it (a no-op now) and use it from here on. A
+    pyarrow without this shim finds pandas by itself; importing pandas must never fail here."""
+    with contextlib.suppress(Exception):
+        from pyarrow.lib import _pandas_api
 
-    _pandas_api.compat  # noqa: B018 - the property imports pandas into pyarrow's shim
+        _pandas_api.compat  # noqa: B018 - the property imports pandas into pyarrow's shim
 
 
 class _Unimportable(importlib.abc.MetaPathFinder):
