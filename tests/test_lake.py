@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.conftest import S3StandIn
 from wattlake.errors import InputError
 from wattlake.lake import Lake, Manifest
 
@@ -50,22 +51,10 @@ def test_manifest_tracks_loaded_state(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def s3_url() -> Iterator[dict[str, object]]:
-    """A real S3 endpoint on loopback (moto's server); required, not optional, in CI."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    creds = {"key": "testing", "secret": "testing"}
-    boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="testing",
-        aws_secret_access_key="testing", region_name="us-east-1",
-    ).create_bucket(Bucket="wattlake-test")  # fmt: skip
-    yield {**creds, "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
-    server.stop()
+def s3_url(moto_s3: S3StandIn) -> dict[str, Any]:
+    """Storage options of a real S3 endpoint on loopback with bucket ``wattlake-test``."""
+    moto_s3.bucket("wattlake-test")
+    return moto_s3.options
 
 
 @pytest.mark.s3

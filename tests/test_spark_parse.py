@@ -11,7 +11,6 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import S3StandIn
 from wattlake.engines.spark_parse import Staged, _described, parser_error, replay, sweep
 from wattlake.errors import HostileXMLError, InputError
 from wattlake.parsing import FileReport
@@ -28,25 +28,10 @@ DAY = 86_400.0
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, Any]]:
-    """A real S3 endpoint on loopback (moto's server) with an empty bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="testing",
-        aws_secret_access_key="testing", region_name="us-east-1",
-    ).create_bucket(Bucket="wl-staging")  # fmt: skip
-    yield {
-        "key": "testing",
-        "secret": "testing",
-        "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-    }
-    server.stop()
+def s3(moto_s3: S3StandIn) -> dict[str, Any]:
+    """Storage options of a real S3 endpoint on loopback with an empty bucket."""
+    moto_s3.bucket("wl-staging")
+    return moto_s3.options
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])

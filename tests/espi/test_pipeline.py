@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests._support import samples
+from tests.conftest import S3StandIn
 from wattlake.pipeline import Runner
 from wattlake.registry import get_pipeline
 from wattlake.sources.espi.generate import write_feed_file
@@ -85,27 +86,14 @@ def test_hostile_file_fails_its_step_only(runner: Runner, tmp_path: Path) -> Non
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, object]]:
-    """A real S3 endpoint on loopback (moto's server) with a bucket of Green Button files."""
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="testing",
-        aws_secret_access_key="testing", region_name="us-east-1",
-    )  # fmt: skip
-    client.create_bucket(Bucket="greenbutton")
+def s3(moto_s3: S3StandIn) -> dict[str, Any]:
+    """Storage options of a real S3 endpoint on loopback with a bucket of Green Button files."""
+    bucket, client = moto_s3.bucket("greenbutton"), moto_s3.client
     for name in ("pge_cmd_gas_daily.xml", "gba_sdk_gas_monthly.xml"):
         body = samples("espi", name).read_bytes()
-        client.put_object(Bucket="greenbutton", Key=f"consumption/raw/{name}", Body=body)
-    client.put_object(Bucket="greenbutton", Key="consumption/raw/readme.txt", Body=b"not xml")
-    yield {"key": "testing", "secret": "testing",
-           "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}  # fmt: skip
-    server.stop()
+        client.put_object(Bucket=bucket, Key=f"consumption/raw/{name}", Body=body)
+    client.put_object(Bucket=bucket, Key="consumption/raw/readme.txt", Body=b"not xml")
+    return moto_s3.options
 
 
 @pytest.mark.s3

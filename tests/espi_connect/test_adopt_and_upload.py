@@ -3,13 +3,13 @@ stand-in: after runs, re-runs and a forced re-upload it holds exactly the wareho
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import S3StandIn
 from tests.espi_connect.helpers import duck_runner, write_config
 from wattlake.pipeline import Runner
 from wattlake.sims.datastore import DatastoreSim
@@ -33,18 +33,9 @@ def _customers() -> list[Customer]:
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[str]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                 aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket="old-etl")  # fmt: skip
-    yield endpoint
-    server.stop()
+def s3(moto_s3: S3StandIn) -> str:
+    moto_s3.bucket("old-etl")
+    return moto_s3.endpoint
 
 
 def _s3_extra(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.conftest import S3StandIn
 from wattlake.errors import LakeError
 from wattlake.sources.espi.incremental import (
     RawStore,
@@ -82,21 +83,9 @@ def test_raw_store_on_a_local_folder(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, object]]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")  # fmt: skip
-    client.create_bucket(Bucket="raw-test")
-    yield {"endpoint": endpoint, "client": client,
-           "options": {"key": "testing", "secret": "testing",
-                       "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}}  # fmt: skip
-    server.stop()
+def s3(moto_s3: S3StandIn) -> dict[str, Any]:
+    moto_s3.bucket("raw-test")
+    return {"endpoint": moto_s3.endpoint, "client": moto_s3.client, "options": moto_s3.options}
 
 
 @pytest.mark.s3
