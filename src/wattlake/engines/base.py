@@ -157,16 +157,24 @@ def is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
+def series_columns(spec: TableSpec, table: pa.Table) -> tuple[list[str], str] | None:
+    """(the series' key columns, the time column) of ``spec``'s key in ``table``: the time is
+    the key's last non-text column; None if it has none."""
+    times = [k for k in spec.primary_key if not is_text(table.schema.field(k).type)]
+    if not times:
+        return None
+    return [k for k in spec.primary_key if k != times[-1]], times[-1]
+
+
 def series_runs(spec: TableSpec, table: pa.Table) -> tuple[list[int], list[tuple[Any, ...]]] | None:
     """A cheap proof that a batch repeats no key, for the shape time-series files have: the
     rows of each series (the key minus its last non-text column) are contiguous, and that
     column strictly increases within each. Returns each series' first row and its key
     values (as text), or None for "not proven" (then count)."""
-    pk, n = spec.primary_key, table.num_rows
-    order = [k for k in pk if not is_text(table.schema.field(k).type)]
-    if not order or n < 2:
+    n, columns = table.num_rows, series_columns(spec, table)
+    if columns is None or n < 2:
         return ([0], [()]) if n == 1 else None
-    seq, series = order[-1], [k for k in pk if k != order[-1]]
+    series, seq = columns
     changed = np.zeros(n - 1, dtype=bool)
     for k in series:
         col = table.column(k).combine_chunks()

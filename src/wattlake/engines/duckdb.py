@@ -37,6 +37,7 @@ from wattlake.engines.base import (
     create_table_sql,
     is_text,
     load_model,
+    series_columns,
     series_runs,
 )
 from wattlake.errors import WarehouseError
@@ -360,15 +361,26 @@ def _series_spans(
 ) -> list[tuple[tuple[Any, ...], int, int]]:
     """(series key, first time, last time) of each series of a batch ``series_runs`` proved
     to be time series (times as integer ticks)."""
-    seq = [k for k in spec.primary_key if not is_text(table.schema.field(k).type)][-1]
+    _series, seq = _series_columns(spec, table)
     values = table.column(seq).combine_chunks()
     ticks = np.asarray(values.to_numpy(zero_copy_only=False))
     if ticks.dtype.kind in "mM":
         ticks = ticks.view(np.int64)
     starts, keys = runs
-    ends = [*starts[1:], len(ticks)]
-    first, last = ticks[starts].tolist(), ticks[np.array(ends) - 1].tolist()
+    first, last = ticks[starts].tolist(), ticks[_last_rows(starts, len(ticks))].tolist()
     return list(zip(keys, first, last, strict=True))
+
+
+def _series_columns(spec: TableSpec, table: pa.Table) -> tuple[list[str], str]:
+    """:func:`series_columns` of a batch ``series_runs`` proved to be time series."""
+    columns = series_columns(spec, table)
+    assert columns is not None
+    return columns
+
+
+def _last_rows(starts: list[int], n: int) -> np.ndarray:
+    """The last row of each run of ``n`` rows whose runs start at ``starts``."""
+    return np.array([*starts[1:], n], dtype=np.int64) - 1
 
 
 def _stored_in_spans(
@@ -382,14 +394,10 @@ def _stored_in_spans(
     whose series start at ``starts``) within that series' time span? Exact, so stored series
     whose text keys fall inside the batch's key range (meter "100" between "1" and "2") do
     not count; the batch's key ranges still let DuckDB skip row groups by their zone maps."""
-    seq = [k for k in spec.primary_key if not is_text(table.schema.field(k).type)][-1]
-    series = [k for k in spec.primary_key if k != seq]
-    first = pa.array(starts, pa.int64())
-    last = pa.array([*starts[1:], table.num_rows], pa.int64())
-    last = pc.subtract(last, 1)
-    spans = table.select(series).take(first)
-    spans = spans.append_column("_wl_lo", table.column(seq).take(first))
-    spans = spans.append_column("_wl_hi", table.column(seq).take(last))
+    series, seq = _series_columns(spec, table)
+    spans = table.select(series).take(starts)
+    spans = spans.append_column("_wl_lo", table.column(seq).take(starts))
+    spans = spans.append_column("_wl_hi", table.column(seq).take(_last_rows(starts, len(table))))
     ranges, args = key_ranges
     match = " AND ".join(
         [f"t.{_q(k)} = s.{_q(k)}" for k in series] + [f"t.{_q(seq)} BETWEEN s._wl_lo AND s._wl_hi"]
