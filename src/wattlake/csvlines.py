@@ -155,7 +155,7 @@ class CleanLines(io.RawIOBase):
         buffer[: len(data)] = data
         return len(data)
 
-    def blocks(self, size: int, first: int | None = None) -> Iterator[bytes]:
+    def blocks(self, size: int, first: int | None = None) -> Iterator[memoryview]:
         """The cleaned lines after the header, in blocks of whole lines of about ``size``
         bytes (the first of about ``first``: a smaller first block starts the consumer
         sooner), each ending in ``\\n`` (so each parses on its own; line numbers then follow
@@ -185,7 +185,7 @@ class CleanLines(io.RawIOBase):
             carry = data[end:]
             if end:
                 want = size
-                yield data[:end]
+                yield memoryview(data)[:end]  # not a copy of the block
 
     def read_all(self) -> bytes:
         """The whole cleaned file."""

@@ -198,6 +198,41 @@ def test_one_latin1_byte_rejects_its_line_only() -> None:
     assert "\\xe9" in report.rejects[0].raw
 
 
+BAD_UTF8 = [
+    b"\xe9",  # latin-1 e-acute
+    b"\x80",  # a lone continuation byte
+    b"\xc0\xaf",  # an overlong "/"
+    b"\xed\xa0\x80",  # a UTF-16 surrogate
+    b"\xf4\x90\x80\x80",  # beyond U+10FFFF
+    b"\xe2\x82",  # a cut-off euro sign
+]
+GOOD_UTF8 = ["\u00e9", "\u20ac", "\U0001d11e"]  # 2-, 3- and 4-byte characters
+
+
+def test_only_valid_utf8_reaches_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow does not check UTF-8 again (CleanLines did): every invalid sequence costs its
+    line, valid multi-byte text loads intact, wherever the read and block boundaries fall."""
+    from wattlake import csvlines
+
+    monkeypatch.setattr(csvlines, "CHUNK", 97)  # reads end mid-line, mid-character too
+    monkeypatch.setattr(meter_parse, "BLOCK_SIZE", 500)
+    monkeypatch.setattr(meter_parse, "FIRST_BLOCK", 200)
+    lines = [line.encode() for line in lp_file(120)]
+    bad_at = {}
+    for n in range(2, 121, 7):  # line n (1-based) is lines[n - 1]
+        i = (n // 7) % (len(BAD_UTF8) + len(GOOD_UTF8))
+        piece = BAD_UTF8[i] if i < len(BAD_UTF8) else GOOD_UTF8[i - len(BAD_UTF8)].encode()
+        lines[n - 1] = lines[n - 1].replace(b"ED031000001", b"ED03" + piece, 1)
+        if i < len(BAD_UTF8):
+            bad_at[n] = piece
+    table, report = parse_meter(b"\n".join(lines))
+    table.validate(full=True)  # raises on a string that is not UTF-8
+    assert rules(report) == {(n, "bad_encoding"): 1 for n in bad_at}
+    assert table.num_rows == 120 - len(bad_at)
+    loaded = set(table.column("plant_code").to_pylist())
+    assert {f"ED03{c}" for c in GOOD_UTF8} <= loaded
+
+
 def test_declared_latin1_encoding_loads_every_line() -> None:
     data = "\n".join(lp_file(4)).encode().replace(b"ED031000001", b"ED03\xe9")
     table, report = parse_meter(data, encoding="latin-1")
