@@ -15,7 +15,9 @@ same runs with the wattlake package found under SRC (e.g. an unpacked older comm
 for before/after figures from one run. Each process is warmed up first (a 1,000-row ingest:
 imports and first calls paid), so the figures are the ingest's own throughput; ``--cold``
 adds the first ingest of a fresh process on DuckDB (imports done, first calls not, empty
-warehouse), which is what one ``wattlake ingest`` pays. Temporary folders are deleted.
+warehouse), which is what one ``wattlake ingest`` pays; ``--overlap`` adds a load into DuckDB
+already holding the file's first 1,000 keys (a re-delivered export: those keys are upserted,
+the rest must still stream). Temporary folders are deleted.
 
     .venv/bin/python benchmarks/meter_files.py            # 1M rows (+ seed way on 200k)
     .venv/bin/python benchmarks/meter_files.py --full     # adds 100k and 10M-row files
@@ -92,6 +94,7 @@ def make_lp(path: Path, rows: int, seed: int = 0, first_meter: int = 210_000_000
 
 KEYED = "postgres, table holding 300k rows"  # --pg-keyed: the warm-up leaves 300k rows
 COLD = "duckdb, first ingest in a fresh process"  # --cold: no warm-up
+OVERLAP = "duckdb, its first rows already loaded"  # --overlap: the warm-up is the file's start
 
 
 def run_ours(engine_kind: str, path: str) -> dict[str, float]:
@@ -105,7 +108,10 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
     schema = f"wl_bench_{secrets.token_hex(4)}"
     try:
         warm_rows = {KEYED: 300_000, COLD: 0}.get(engine_kind, 1000)
-        engine_kind = {KEYED: "postgres", COLD: "duckdb"}.get(engine_kind, engine_kind)
+        first_meter = 210_000_000 if engine_kind == OVERLAP else 100_000_000
+        engine_kind = {KEYED: "postgres", COLD: "duckdb", OVERLAP: "duckdb"}.get(
+            engine_kind, engine_kind
+        )
         engine = (
             connect(f"duckdb:///{tmp}/w.duckdb", duckdb_memory_limit=Settings().duckdb_memory_limit)
             if engine_kind == "duckdb"
@@ -117,10 +123,12 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
         # throughput. Other meters than the measured file's: its load is a first load. With
         # --pg-keyed the table then holds more rows than a batch: PostgreSQL keeps its key.
         # With --cold there is no warm-up: the first ingest of a process, as `wattlake
-        # ingest` runs it (imports done, first calls not), into an empty warehouse.
+        # ingest` runs it (imports done, first calls not), into an empty warehouse. With
+        # --overlap the warm-up holds the measured file's first 1,000 keys (other values): a
+        # re-delivered export whose start is loaded already, as the original benchmark ran.
         if warm_rows:
             warm = tmp / "LP_warmup.csv"
-            make_lp(warm, warm_rows, seed=1, first_meter=100_000_000)
+            make_lp(warm, warm_rows, seed=1, first_meter=first_meter)
             runner.ingest_files(get_pipeline("meter-files"), [warm])
         cpu0, t0 = _cpu(), time.perf_counter()
         run, reports = runner.ingest_files(get_pipeline("meter-files"), [path])
@@ -290,6 +298,8 @@ def main() -> None:
                     help="also load into a PostgreSQL table already holding 300k rows")  # fmt: skip
     ap.add_argument("--cold", action="store_true",
                     help="also time the first ingest of a fresh process (no warm-up) on DuckDB")  # fmt: skip
+    ap.add_argument("--overlap", action="store_true",
+                    help="also load into DuckDB holding the file's first 1,000 keys already")  # fmt: skip
     args = ap.parse_args()
     if args.one:
         kind, path = args.one
@@ -312,6 +322,9 @@ def main() -> None:
     if args.cold:  # what one `wattlake ingest` pays: first calls included
         paths += [(f"wattlake → {COLD}", COLD, None)]
         paths += [(f"before → {COLD}", COLD, args.before)] if args.before else []
+    if args.overlap:  # the stored keys are upserted; the rest must still stream
+        paths += [(f"wattlake → {OVERLAP}", OVERLAP, None)]
+        paths += [(f"before → {OVERLAP}", OVERLAP, args.before)] if args.before else []
     print("load average at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     work = Path(tempfile.mkdtemp(prefix="wl-bench-files-"))
     table: list[tuple[str, int, list[dict[str, float]]]] = []

@@ -111,20 +111,31 @@ def test_stored_series_inside_the_key_range_do_not_end_the_stream(inserts: list[
     assert sorted({r[0] for r in got}) == ["a", "a10", "b"]
 
 
-def test_a_stored_key_ends_the_stream_and_is_replaced(inserts: list[int]) -> None:
+def test_a_stored_key_is_upserted_and_new_batches_after_it_stream_again(
+    inserts: list[int],
+) -> None:
+    """A file that repeats a stored day pays the delete+insert for that day's batches only:
+    the new batches after them go in by INSERT again."""
     engine = fresh()
     engine.upsert(SPEC, series("a", 10, 2, 0.5))  # minutes 10, 11 stored
+    engine.upsert(SPEC, series("c", 0, 1, 0.5))  # minute 0 of "c" stored
     batches = [
         series("a", 0, 5, 1.0),  # new: streamed
         series("a", 5, 6, 2.0),  # minutes 5..10: meets the stored minute 10
-        series("b", 0, 3, 3.0),  # new, but after the first clash: upserted
+        series("b", 0, 3, 3.0),  # new: a second INSERT
+        series("b", 3, 2, 3.5),  # new: the same INSERT
+        series("b", 4, 2, 4.0),  # minutes 4, 5: meets minute 4 this stream wrote
+        series("c", 0, 2, 5.0),  # meets the stored minute 0 of "c"
+        series("d", 0, 4, 6.0),  # new: a third INSERT
     ]
     with engine.transaction() as tx:
-        assert stream(tx, batches) == 14
-    assert inserts == [5]
+        assert stream(tx, batches) == 24
+    assert inserts == [5, 5, 4]
     got = {(r[0], r[1].minute): r[2] for r in content(engine)}  # type: ignore[attr-defined]
-    assert len(got) == 15  # 5 + 6 + 3 new or replaced, plus the stored minute 11
+    assert len(got) == 24  # a: 0..11, b: 0..5, c: 0..1, d: 0..3
     assert got[("a", 10)] == 2.0 and got[("a", 11)] == 0.5
+    assert [got[("b", m)] for m in range(6)] == [3.0, 3.0, 3.0, 3.5, 4.0, 4.0]
+    assert got[("c", 0)] == 5.0 and got[("d", 3)] == 6.0
 
 
 def test_keys_the_stream_wrote_itself_are_replaced_not_doubled(inserts: list[int]) -> None:

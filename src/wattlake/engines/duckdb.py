@@ -92,9 +92,13 @@ class DuckDBTx:
     ) -> None:
         self.cur = cur  # this unit of work's cursor, inside its transaction
         self._committed = committed  # a new cursor outside it (None: always ask inside)
-        self._outside: duckdb.DuckDBPyConnection | None = None
+        # cursors outside it, one per thread that asks: the writer's and upsert_stream's checker
+        self._outside: dict[int, duckdb.DuckDBPyConnection] = {}
         # table -> series key -> (first, last) time of each span written; None: not tracked
         self._spans: dict[str, Spans | None] = {}
+        # spans of the batches upsert_stream's checker found not new: upserted later, in order
+        self._queued: dict[str, Spans] = {}
+        self._spans_lock = threading.Lock()  # the checker and the writer both keep spans
         self._wrote_sql = False
 
     def execute(self, sql: str, params: Params = None) -> None:
@@ -102,9 +106,9 @@ class DuckDBTx:
         self.cur.execute(sql, dict(params) if params else None)
 
     def close(self) -> None:
-        if self._outside is not None:
-            self._outside.close()
-            self._outside = None
+        for cur in self._outside.values():
+            cur.close()
+        self._outside.clear()
 
     def upsert(self, spec: TableSpec, table: pa.Table) -> int:
         n = int(table.num_rows)
@@ -198,8 +202,10 @@ class DuckDBTx:
         While a table's batches are provably new (:meth:`_is_new`: a first load, as most
         are) they flow into ONE ``INSERT`` from an Arrow stream: DuckDB spreads it over its
         threads (a 200k-row batch alone took twice the time per row of a 1M-row insert here)
-        and parsing goes on meanwhile. From the first batch that may meet a stored key on,
-        batches are upserted, gathered up to MERGE_ROWS rows at a time."""
+        and parsing goes on meanwhile. A batch that may meet a stored key (or one this stream
+        wrote) is upserted, gathered with the like batches after it up to MERGE_ROWS rows; the
+        next provably new batch starts another INSERT (a file that repeats a day already
+        loaded pays the delete+insert for that day only)."""
         checked = prefetch(self._checked(table_of, batches))
         total, pending = 0, list[pa.Table]()  # of one table, to upsert together
         pending_spec: TableSpec | None = None
@@ -270,48 +276,56 @@ class DuckDBTx:
     def _checked(
         self, table_of: Callable[[str], TableSpec], batches: Iterable[tuple[str, pa.Table]]
     ) -> Iterator[_Checked]:
-        """(table, keys certainly new, conformed batch) for each batch with rows; after the
-        first batch that is not certainly new, no more checks (every later one is upserted)."""
-        streaming = True
+        """(table, keys certainly new, conformed batch) for each batch with rows, checked
+        ahead of the writes (on the thread that consumes ``batches``)."""
         for name, batch in batches:
             if not batch.num_rows:
                 continue
             spec = table_of(name)
             table = spec.conform(batch)
-            streaming = streaming and self._is_new(spec, table)
-            yield spec, streaming, table
+            yield spec, self._is_new(spec, table), table
 
     def _is_new(self, spec: TableSpec, table: pa.Table) -> bool:
         """Can none of ``table``'s keys be stored yet, nor repeat inside it? Proven cheaply or
         not at all: a time-series batch (:func:`series_runs`) whose series spans miss this
-        transaction's writes and whose key ranges hold no committed row. True records its
-        spans as written (the caller writes it)."""
+        transaction's writes (and the batches checked before it) and whose key ranges hold no
+        committed row. Either way its spans are recorded: as written if new (the caller
+        writes it), as queued if not (the caller upserts it before any later batch)."""
         if not spec.primary_key:
             return True
         runs = series_runs(spec, table) if table.num_rows > 1 else None
         spans = self._spans.setdefault(spec.name, {})
-        if runs is None or spans is None or self._wrote_sql or self._committed is None:
+        if spans is None or self._wrote_sql or self._committed is None:
+            return False
+        if runs is None:  # keys of unknown shape to be written: no later batch is provable
+            self._spans[spec.name] = None
             return False
         new = _series_spans(spec, table, runs)
-        if _meets(spans, new):
-            return False
+        queued = self._queued.setdefault(spec.name, {})
+        with self._spans_lock:
+            clash = _meets(spans, new) or _meets(queued, new)
         # A row in the batch's key ranges (a zone-map-pruned scan) may still be of other
         # series: only then is the exact, costlier, span check asked.
-        cur, (ranges, args) = self._outside_cursor(), _key_ranges(spec, table)
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} AS t WHERE {ranges} LIMIT 1)"
-        if cur.execute(sql, args).fetchall()[0][0] and _stored_in_spans(
-            cur, spec, table, runs[0], (ranges, args)
-        ):
-            return False
-        _record(spans, new)
-        return True
+        if not clash:
+            cur, (ranges, args) = self._outside_cursor(), _key_ranges(spec, table)
+            sql = (
+                f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} AS t WHERE {ranges} LIMIT 1)"
+            )
+            clash = bool(cur.execute(sql, args).fetchall()[0][0]) and _stored_in_spans(
+                cur, spec, table, runs[0], (ranges, args)
+            )
+        with self._spans_lock:
+            _record(queued if clash else spans, new)
+        return not clash
 
     def _outside_cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor outside the transaction (its committed rows only), opened once."""
+        """A cursor outside the transaction (its committed rows only) for the calling thread,
+        opened once: upsert_stream's checker asks while the writer upserts."""
         assert self._committed is not None
-        if self._outside is None:
-            self._outside = self._committed()
-        return self._outside
+        thread = threading.get_ident()
+        if thread not in self._outside:
+            self._outside[thread] = self._committed()
+        return self._outside[thread]
 
     def _reader(
         self,
@@ -338,8 +352,9 @@ class DuckDBTx:
         if spans is None or new is None:
             self._spans[spec.name] = None  # rows of unknown shape written: ask inside from now
             return False
-        clear = not _meets(spans, new)
-        _record(spans, new)
+        with self._spans_lock:
+            clear = not _meets(spans, new)
+            _record(spans, new)
         return clear
 
 
