@@ -52,7 +52,11 @@ HEADER = "MeterPoint Code,Serial Number,Plant Code,Date/Time,Data Type,Data Valu
 TYPES = ["Import Wh Total", "Import varh Total", "Export Wh Total", "Export varh Total"]
 
 
-def make_lp(path: Path, rows: int, seed: int = 0, first_meter: int = 210_000_000) -> None:
+MEASURED_METER = 210_000_000  # the first meter of the measured files
+OTHER_METER = 100_000_000  # the first meter of warm-ups that share no key with them
+
+
+def make_lp(path: Path, rows: int, seed: int = 0, first_meter: int = MEASURED_METER) -> None:
     """An LP file of ``rows`` rows: meters x 4 data types x 15-minute intervals."""
     rng = np.random.default_rng(seed)
     per_meter = 4 * 96 * 30  # 30 days per meter
@@ -108,7 +112,7 @@ def run_ours(engine_kind: str, path: str) -> dict[str, float]:
     schema = f"wl_bench_{secrets.token_hex(4)}"
     try:
         warm_rows = {KEYED: 300_000, COLD: 0}.get(engine_kind, 1000)
-        first_meter = 210_000_000 if engine_kind == OVERLAP else 100_000_000
+        first_meter = MEASURED_METER if engine_kind == OVERLAP else OTHER_METER
         engine_kind = {KEYED: "postgres", COLD: "duckdb", OVERLAP: "duckdb"}.get(
             engine_kind, engine_kind
         )
@@ -199,7 +203,7 @@ def run_floor(path: str) -> dict[str, float]:
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS {load_model(name).sql}")
 
         warm = tmp / "LP_warmup.csv"  # warmed like ours: imports and first calls paid before
-        make_lp(warm, 1000, seed=1, first_meter=100_000_000)
+        make_lp(warm, 1000, seed=1, first_meter=OTHER_METER)
         build(str(warm))
         con.execute("DELETE FROM meter_reads")
         cpu0, t0 = _cpu(), time.perf_counter()

@@ -16,6 +16,15 @@ LP_FILE = (
 )
 
 
+def run_python(
+    code: str, *, check: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter (nothing imported yet), its output as text."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=check, env=env
+    )
+
+
 def test_help_imports_no_heavy_library() -> None:
     code = (
         "import sys\n"
@@ -25,7 +34,7 @@ def test_help_imports_no_heavy_library() -> None:
         "assert result.exit_code == 0, result.output\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_python(code, check=True)
     assert out.stdout.strip() == "", f"wattlake --help imported: {out.stdout.strip()}"
 
 
@@ -44,9 +53,7 @@ def test_ingest_imports_no_heavy_library(tmp_path: Path) -> None:
     )
     env = {**os.environ, "WATTLAKE_HOME": str(tmp_path / "home")}
     env.pop("WATTLAKE_WAREHOUSE_URL", None)
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
+    out = run_python(code, check=True, env=env)
     assert out.stdout.strip() == "", f"wattlake ingest imported: {out.stdout.strip()}"
 
 
@@ -66,7 +73,7 @@ def test_pandas_still_works_after_pyarrow_was_told_it_is_absent() -> None:
         "assert pa.table({'x': [1, 2]}).to_pandas()['x'].sum() == 3\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = run_python(code)
     assert out.stdout.strip() == "ok", out.stderr
 
 
@@ -83,5 +90,5 @@ def test_importing_pandas_never_fails_because_of_the_hook() -> None:
         "import pandas\n"
         "print(pandas.DataFrame({'a': [1]}).shape)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = run_python(code)
     assert out.stdout.strip() == "(1, 1)", out.stderr

@@ -105,7 +105,8 @@ _TIME_BITS = 39  # seconds since 0001-01-01 up to year 9999 fit in 39 bits
 _ID_LIMIT = 1 << (63 - _TIME_BITS)
 
 
-def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
+def one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    """The column as one array: its only chunk as is (not copied), else the chunks joined."""
     return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
@@ -131,7 +132,7 @@ class SeenKeys:
         n = table.num_rows
         if n == 0:
             return np.zeros(0, dtype=bool)
-        micros = pc.cast(_one_chunk(table[self.time]), pa.int64()).to_numpy()
+        micros = pc.cast(one_chunk(table[self.time]), pa.int64()).to_numpy()
         seconds = micros // 1_000_000
         fraction = micros - seconds * 1_000_000
         seconds += _EPOCH_S
@@ -160,7 +161,7 @@ class SeenKeys:
     def _identity_ids(self, table: pa.Table, fraction: np.ndarray) -> np.ndarray:
         """The identity id of each row, found per run of equal identities (files group them)."""
         n = table.num_rows
-        cols = [_one_chunk(table[c]) for c in self.identity]
+        cols = [one_chunk(table[c]) for c in self.identity]
         if fraction.any():
             cols.append(pa.array(fraction))
         change: pa.Array | None = None  # row i+1 starts a new run of equal identities

@@ -26,7 +26,7 @@ import pyarrow.csv as pacsv
 
 from wattlake.csvlines import CleanLines
 from wattlake.errors import InputError
-from wattlake.parsing import FileReport, SeenKeys, bad_floats
+from wattlake.parsing import FileReport, SeenKeys, bad_floats, one_chunk
 from wattlake.sources.meter_files.schema import LAYOUTS, Layout
 from wattlake.tables import LOCAL_TS
 
@@ -213,11 +213,6 @@ def _lines(n: int, invalid: list[int]) -> np.ndarray:
     return rows + 1 + np.searchsorted(thresholds, rows, side="right")
 
 
-def _one_array(column: pa.ChunkedArray) -> pa.Array:
-    """The column as one array (a block is read as one chunk: taken as is, not copied)."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-
-
 def _empty(a: pa.Array) -> pa.Array:
     return pc.equal(pc.binary_length(a), 0)
 
@@ -226,7 +221,7 @@ def _convert(
     table: pa.Table, lines: np.ndarray, layout: Layout, timezone: str, block: _Block
 ) -> None:
     """Check and convert the rows of ``table`` into ``block`` (rejects, passing rows)."""
-    cols = {name: _one_array(table.column(name)) for name in layout.fields}
+    cols = {name: one_chunk(table.column(name)) for name in layout.fields}  # a block: 1 chunk
     # Blank lines arrive as rows whose every field is empty: they are not data.
     blank = _empty(cols[layout.fields[0]])
     if pc.any(blank).as_py():
